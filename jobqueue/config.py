@@ -1,0 +1,135 @@
+"""Settings from the environment, validated once at cold start.
+
+Every problem names the variable at fault, so a misconfigured deployment fails
+on its first invocation with a message an operator can act on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+SSL_MODES = ("disable", "require", "verify-full")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    host: str | None = None
+    port: int = 5432
+    name: str = "postgres"
+    user: str = "postgres"
+    password: str | None = field(default=None, repr=False)
+    secret_arn: str | None = None
+    sslmode: str = "disable"
+    sslrootcert: str | None = None
+    connect_timeout: float = 5.0
+    statement_timeout_ms: int = 30_000
+
+    @property
+    def unix_socket(self) -> str | None:
+        """A host that is a directory means a Unix socket, as in libpq."""
+        if self.host and self.host.startswith("/"):
+            return f"{self.host.rstrip('/')}/.s.PGSQL.{self.port}"
+        return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: DatabaseSettings = field(default_factory=DatabaseSettings)
+    task_modules: tuple[str, ...] = ()
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    auth: str = "token"
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 256 * 1024
+    lease_grace_seconds: float = 10.0
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 3600.0
+    retention_days: float = 7.0
+    drain_batch_size: int = 200
+    drain_safety_ms: int = 2000
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        sslmode = _choice(env, "DB_SSLMODE", SSL_MODES, "disable", aliases={"off": "disable"})
+        db = DatabaseSettings(
+            host=env.get("DB_HOST") or None,
+            port=_int(env, "DB_PORT", 5432, 1, 65535),
+            name=env.get("DB_NAME") or "postgres",
+            user=env.get("DB_USER") or "postgres",
+            password=env.get("DB_PASSWORD") or None,
+            secret_arn=env.get("DB_SECRET_ARN") or None,
+            sslmode=sslmode,
+            sslrootcert=env.get("DB_SSLROOTCERT") or None,
+            connect_timeout=_float(env, "DB_CONNECT_TIMEOUT", 5.0, 0.1, 300),
+            statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000, 0, 3_600_000),
+        )
+        auth = _choice(env, "JOBQUEUE_AUTH", ("token", "none"), "token")
+        return cls(
+            db=db,
+            task_modules=_list(env, "JOBQUEUE_TASK_MODULES"),
+            api_tokens=_list(env, "JOBQUEUE_API_TOKEN"),
+            auth=auth,
+            cors_origins=_list(env, "JOBQUEUE_CORS_ORIGINS"),
+            max_body_bytes=_int(env, "JOBQUEUE_MAX_BODY_BYTES", 256 * 1024, 1024, 6 * 1024 * 1024),
+            lease_grace_seconds=_float(env, "JOBQUEUE_LEASE_GRACE_SECONDS", 10.0, 0, 3600),
+            retry_base_seconds=_float(env, "JOBQUEUE_RETRY_BASE_SECONDS", 2.0, 0, 86_400),
+            retry_max_seconds=_float(env, "JOBQUEUE_RETRY_MAX_SECONDS", 3600.0, 0, 7 * 86_400),
+            retention_days=_float(env, "JOBQUEUE_RETENTION_DAYS", 7.0, 0, 3650),
+            drain_batch_size=_int(env, "JOBQUEUE_BATCH_SIZE", 200, 1, 5000),
+            drain_safety_ms=_int(env, "JOBQUEUE_SAFETY_MS", 2000, 0, 600_000),
+            log_level=_choice(env, "JOBQUEUE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),
+        )
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _choice(
+    env: Mapping[str, str],
+    name: str,
+    allowed: tuple[str, ...],
+    default: str,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    upper: bool = False,
+) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    value = raw.upper() if upper else raw.lower()
+    value = (aliases or {}).get(value, value)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return value

@@ -1,0 +1,239 @@
+"""The PostgreSQL connection: opened lazily, kept for the life of the container.
+
+A Lambda container handles one invocation at a time, so one connection per
+process is enough and saves a TCP + auth handshake on every warm invocation.
+Named queries run as server-side prepared statements (one round trip each).
+A connection found broken (the server restarted, an idle timeout cut it) is
+re-opened once and the statement retried: every statement we issue is safe to
+repeat (enqueue carries its own id, writes are guarded by state and attempt).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from . import sql
+from .config import DatabaseSettings, Settings
+from .errors import ConfigError, DatabaseUnavailable
+
+# SQLSTATEs that mean "this connection is gone", not "this statement is wrong".
+_DISCONNECT_CODES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
+_AUTH_FAILED = {"28P01", "28000"}
+
+
+class Runner(Protocol):
+    """Anything that can run SQL with ``:name`` parameters: a pg8000 native connection."""
+
+    def run(self, sql: str, stream: Any = None, types: Any = None, **params: Any) -> Any: ...
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    if isinstance(exc, InterfaceError | OSError | ConnectionError):
+        return True
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("C") in _DISCONNECT_CODES
+    return False
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return exc.args[0].get("C")
+    return None
+
+
+def connect(settings: DatabaseSettings, *, refresh_secret: bool = False) -> pg8000.native.Connection:
+    """Open a new connection. Errors never carry the password."""
+    host, port, name, user, password = (
+        settings.host,
+        settings.port,
+        settings.name,
+        settings.user,
+        settings.password,
+    )
+    if settings.secret_arn:
+        from .secrets import db_secret
+
+        secret = db_secret(settings.secret_arn, refresh=refresh_secret)
+        host = settings.host or secret.get("host")
+        port = int(secret.get("port") or port)
+        name = secret.get("dbname") or name
+        user = secret.get("username") or user
+        password = secret.get("password")
+    if not host:
+        raise ConfigError("DB_HOST (or DB_SECRET_ARN) must be set to reach the database")
+    ssl_context = None
+    if settings.sslmode != "disable":
+        from .tls import ssl_context as make_ssl_context
+
+        ssl_context = make_ssl_context(settings.sslmode, settings.sslrootcert)
+    unix_sock = settings.unix_socket if host == settings.host else None
+    kwargs: dict[str, Any] = {
+        "user": user,
+        "database": name,
+        "password": password,
+        "timeout": settings.connect_timeout,
+        "application_name": "jobqueue",
+        "startup_params": {"statement_timeout": str(settings.statement_timeout_ms)},
+    }
+    if unix_sock:
+        kwargs["unix_sock"] = unix_sock
+    else:
+        kwargs.update(host=host, port=port, ssl_context=ssl_context)
+    try:
+        conn = pg8000.native.Connection(**kwargs)
+    except (TimeoutError, InterfaceError, OSError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {host}:{port}: {_reason(exc)}") from None
+    except DatabaseError as exc:
+        if _sqlstate(exc) in _AUTH_FAILED:
+            raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} refused the credentials for user {user!r}") from exc
+        raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} refused the connection: {_reason(exc)}") from None
+    # The drain's own statements (not the caller's) may wait on nothing for long.
+    conn.timeout = None
+    return conn
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return str(exc.args[0].get("M", "error"))
+    cause = exc.__cause__ or exc.__context__
+    return f"{exc}" + (f" ({cause})" if cause else "")
+
+
+class Database:
+    """One lazily opened connection plus its prepared named queries."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self._conn: pg8000.native.Connection | None = None
+        self._prepared: dict[str, Any] = {}
+        self._in_transaction = False
+        self._pid = os.getpid()
+
+    @property
+    def connection(self) -> pg8000.native.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            self._open()
+        assert self._conn is not None
+        return self._conn
+
+    def _open(self) -> None:
+        self._forget()
+        try:
+            self._conn = connect(self.settings)
+        except DatabaseUnavailable as exc:
+            # A rotated password: the cached secret is stale, fetch it again once.
+            if not (self.settings.secret_arn and isinstance(exc.__cause__, DatabaseError)):
+                raise
+            self._conn = connect(self.settings, refresh_secret=True)
+        self._pid = os.getpid()
+
+    def _forget(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - the connection is already broken
+                pass
+        self._conn = None
+        self._prepared = {}
+        self._in_transaction = False
+
+    def close(self) -> None:
+        self._forget()
+
+    def run(self, name: str, **params: Any) -> list[list[Any]]:
+        """Run a named query, re-opening a broken connection once."""
+        try:
+            return self._execute(name, params)
+        except Exception as exc:
+            if not is_disconnect(exc):
+                raise
+            if self._in_transaction:
+                self._forget()
+                raise DatabaseUnavailable("the database connection was lost mid-transaction") from None
+        self._forget()
+        try:
+            return self._execute(name, params)
+        except Exception as exc:
+            if is_disconnect(exc):
+                self._forget()
+                raise DatabaseUnavailable("the database connection was lost and could not be re-opened") from None
+            raise
+
+    def _execute(self, name: str, params: dict[str, Any]) -> list[list[Any]]:
+        conn = self.connection
+        statement = self._prepared.get(name)
+        if statement is None:
+            statement = conn.prepare(sql.query(name))
+            self._prepared[name] = statement
+        return statement.run(**params)
+
+    def execute(self, text: str, **params: Any) -> Any:
+        """Run literal SQL (migrations, session settings); retried like run."""
+        try:
+            return self.connection.run(text, **params)
+        except Exception as exc:
+            if not is_disconnect(exc) or self._in_transaction:
+                raise
+        self._forget()
+        try:
+            return self.connection.run(text, **params)
+        except Exception as exc:
+            if is_disconnect(exc):
+                self._forget()
+                raise DatabaseUnavailable("the database connection was lost and could not be re-opened") from None
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """BEGIN/COMMIT around a block; no silent retries inside it."""
+        self.execute("BEGIN")
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self._in_transaction = False
+            if self._conn is not None:
+                try:
+                    self._conn.run("ROLLBACK")
+                except Exception:  # noqa: BLE001 - the original error matters more
+                    self._forget()
+            raise
+        else:
+            self._in_transaction = False
+            self.connection.run("COMMIT")
+
+
+def run(db: Database | Runner, name: str, **params: Any) -> list[list[Any]]:
+    """Run a named query on our Database or on a caller's own pg8000 connection.
+
+    A caller's connection may be inside the caller's transaction: we neither
+    prepare statements on it nor retry, so the caller stays in charge.
+    """
+    if isinstance(db, Database):
+        return db.run(name, **params)
+    return db.run(sql.query(name), **params)
+
+
+_default: Database | None = None
+
+
+def default() -> Database:
+    """The process-wide Database, built from the environment on first use."""
+    global _default
+    if _default is None:
+        _default = Database(Settings.from_env().db)
+    return _default
+
+
+def set_default(database: Database | None) -> None:
+    """Replace the process-wide Database (tests, the local stack)."""
+    global _default
+    if _default is not None and _default is not database:
+        _default.close()
+    _default = database

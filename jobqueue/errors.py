@@ -1,0 +1,55 @@
+"""Typed errors raised deep down and turned into responses in exactly one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class JobQueueError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(JobQueueError):
+    """Configuration is missing or invalid; the message names the variable."""
+
+
+class DatabaseUnavailable(JobQueueError):
+    """The database cannot be reached (maps to 503, never leaks connection details)."""
+
+
+class ValidationError(JobQueueError):
+    """Input is malformed; ``field`` names what was wrong so a client can fix it."""
+
+    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+
+class UnknownTask(ValidationError):
+    """The job names a task that is not registered in this deployment."""
+
+
+class JobNotFound(JobQueueError):
+    """No job has that id."""
+
+
+class InvalidTransition(JobQueueError):
+    """The job's current state does not allow the requested change (e.g. cancel a running job)."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.state = state
+
+
+class Permanent(Exception):
+    """Raise from a task to fail the job at once, without further retries."""
+
+
+class JobTimeout(BaseException):
+    """A task ran past its timeout.
+
+    A BaseException so that a task's own ``except Exception`` cannot swallow it.
+    """

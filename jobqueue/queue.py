@@ -1,0 +1,259 @@
+"""Every read and write of jobs, in plain functions over named SQL.
+
+Each function takes the process Database or a caller's own pg8000 native
+connection (so an enqueue can join the caller's transaction). Nothing here
+knows of HTTP or Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import states
+from .db import Database, Runner, run
+from .errors import InvalidTransition, JobNotFound, ValidationError
+from .spec import JobSpec, uuid7
+from .sql import JOB_COLUMNS
+
+Job = dict[str, Any]
+MAX_BATCH = 1000
+
+
+def _job(row: Sequence[Any]) -> Job:
+    job = dict(zip(JOB_COLUMNS, row, strict=False))
+    job["id"] = str(job["id"])
+    errors = job["errors"] or []
+    job["error"] = errors[-1] if errors else None
+    return job
+
+
+def _payload_json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+def enqueue(db: Database | Runner, spec: JobSpec) -> tuple[Job, bool]:
+    """Insert one job; return (job, created). A repeated idempotency key returns
+    the existing job with created=False instead of a duplicate."""
+    spec = spec.validated()
+    job_id = uuid7()
+    params = dict(
+        id=job_id,
+        queue=spec.queue,
+        task=spec.task,
+        payload=_payload_json(spec.payload),
+        priority=spec.priority,
+        run_at=spec.run_at,
+        delay=spec.delay_seconds or 0.0,
+        max_attempts=spec.max_attempts,
+        timeout=spec.timeout_seconds,
+        idempotency_key=spec.idempotency_key,
+    )
+    rows = run(db, "enqueue", **params)
+    if rows:
+        return _job(rows[0]), True
+    # Nothing inserted: the key (or, after a retried statement, the id) exists.
+    rows = run(db, "find_existing", id=job_id, idempotency_key=spec.idempotency_key)
+    if not rows:  # The conflicting row was deleted in between: rare, just try again.
+        return enqueue(db, spec)
+    return _job(rows[0]), False
+
+
+def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
+    """Insert a batch in one statement, all or nothing; jobs come back in input order.
+
+    Jobs whose idempotency key already exists are returned as they are.
+    """
+    if not specs:
+        return []
+    if len(specs) > MAX_BATCH:
+        raise ValidationError(f"a batch holds at most {MAX_BATCH} jobs", field="jobs")
+    checked = [spec.validated(f"jobs[{i}].") for i, spec in enumerate(specs)]
+    ids = [uuid7() for _ in checked]
+    keys = [s.idempotency_key for s in checked]
+    rows = run(
+        db,
+        "enqueue_many",
+        ids=ids,
+        queues=[s.queue for s in checked],
+        tasks=[s.task for s in checked],
+        payloads=[_payload_json(s.payload) for s in checked],
+        priorities=[s.priority for s in checked],
+        run_ats=[s.run_at for s in checked],
+        delays=[s.delay_seconds or 0.0 for s in checked],
+        max_attempts=[s.max_attempts for s in checked],
+        timeouts=[s.timeout_seconds for s in checked],
+        idempotency_keys=keys,
+    )
+    by_id = {job["id"]: job for job in map(_job, rows)}
+    if len(by_id) < len(ids):
+        missing = [i for i, job_id in enumerate(ids) if job_id not in by_id]
+        found = run(
+            db,
+            "find_existing_many",
+            ids=[ids[i] for i in missing],
+            idempotency_keys=[keys[i] for i in missing if keys[i] is not None],
+        )
+        by_key = {}
+        for job in map(_job, found):
+            by_id.setdefault(job["id"], job)
+            if job["idempotency_key"] is not None:
+                by_key[job["idempotency_key"]] = job
+        for i in missing:
+            job = by_id.get(ids[i]) or by_key.get(keys[i] or "")
+            if job is None:
+                raise InvalidTransition("a job of this batch vanished while it was submitted; retry", "unknown")
+            by_id[ids[i]] = job
+    return [by_id[job_id] for job_id in ids]
+
+
+def get(db: Database | Runner, job_id: str) -> Job:
+    rows = run(db, "get", id=_uuid(job_id))
+    if not rows:
+        raise JobNotFound(f"no job with id {job_id}")
+    return _job(rows[0])
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+def list_jobs(
+    db: Database | Runner,
+    *,
+    state: str | None = None,
+    queue: str | None = None,
+    task: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Newest first; ``next_cursor`` continues after the last job of this page."""
+    if state is not None and state not in states.ALL:
+        raise ValidationError(f"state must be one of {', '.join(states.ALL)}", field="state")
+    if not 1 <= limit <= 500:
+        raise ValidationError("limit must be between 1 and 500", field="limit")
+    before = None if cursor is None else _uuid(cursor, field="cursor")
+    rows = run(db, "list", state=state, queue=queue, task=task, before=before, limit=limit + 1)
+    jobs = [_job(row) for row in rows[:limit]]
+    next_cursor = jobs[-1]["id"] if len(rows) > limit else None
+    return Page(jobs, next_cursor)
+
+
+def cancel(db: Database | Runner, job_id: str) -> Job:
+    rows = run(db, "cancel", id=_uuid(job_id))
+    if rows:
+        return _job(rows[0])
+    raise _why_not(db, job_id, "cancel", "only a pending job can be cancelled")
+
+
+def retry(db: Database | Runner, job_id: str) -> Job:
+    rows = run(db, "retry", id=_uuid(job_id))
+    if rows:
+        return _job(rows[0])
+    raise _why_not(db, job_id, "retry", "only a failed or cancelled job can be retried")
+
+
+def _why_not(db: Database | Runner, job_id: str, verb: str, rule: str) -> Exception:
+    rows = run(db, "state_of", id=_uuid(job_id))
+    if not rows:
+        return JobNotFound(f"no job with id {job_id}")
+    state = rows[0][0]
+    return InvalidTransition(f"cannot {verb} a {state} job: {rule}", state)
+
+
+def stats(db: Database | Runner) -> dict[str, Any]:
+    """Counts per queue and state, and per queue the age of its oldest due job."""
+    queues: dict[str, dict[str, Any]] = {}
+    totals = {state: 0 for state in states.ALL}
+    for queue, state, count in run(db, "stats_counts"):
+        entry = queues.setdefault(queue, {"counts": {s: 0 for s in states.ALL}, "oldest_pending_age_seconds": None})
+        entry["counts"][state] = count
+        totals[state] += count
+    oldest_overall = None
+    for queue, age in run(db, "stats_oldest"):
+        age = max(0.0, float(age))
+        queues.setdefault(queue, {"counts": {s: 0 for s in states.ALL}, "oldest_pending_age_seconds": None})
+        queues[queue]["oldest_pending_age_seconds"] = round(age, 3)
+        oldest_overall = age if oldest_overall is None else max(oldest_overall, age)
+    return {
+        "queues": queues,
+        "totals": totals,
+        "oldest_pending_age_seconds": None if oldest_overall is None else round(oldest_overall, 3),
+    }
+
+
+def prune(db: Database | Runner, retention_seconds: float, *, limit: int = 5000) -> int:
+    """Delete finished jobs older than the retention; returns how many went."""
+    return run(db, "prune", retention_seconds=float(retention_seconds), limit=limit)[0][0]
+
+
+def rescue(db: Database | Runner, *, limit: int = 1000) -> dict[str, int]:
+    """Return lost jobs (lease expired) to pending, or fail them when out of attempts."""
+    counts = {states.PENDING: 0, states.FAILED: 0}
+    for _, state in run(db, "rescue", limit=limit):
+        counts[state] += 1
+    return counts
+
+
+def schema_version(db: Database | Runner) -> int | None:
+    return run(db, "schema_version")[0][0]
+
+
+# The worker's statements: batched, guarded by (state, attempt, worker).
+
+
+def claim(
+    db: Database | Runner,
+    *,
+    worker: str,
+    limit: int,
+    grace: float,
+    max_timeout: float,
+    queues: Iterable[str] | None = None,
+) -> list[list[Any]]:
+    """Lease up to ``limit`` due jobs; rows are [id, task, payload, attempt, max_attempts, timeout, queue]."""
+    if queues is None:
+        return run(db, "claim", worker=worker, limit=limit, grace=grace, max_timeout=max_timeout)
+    return run(
+        db, "claim_in_queues", worker=worker, limit=limit, grace=grace, max_timeout=max_timeout, queues=list(queues)
+    )
+
+
+def complete(
+    db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int], results: list[str | None]
+) -> None:
+    run(db, "complete", worker=worker, ids=ids, attempts=attempts, results=results)
+
+
+def fail(
+    db: Database | Runner,
+    *,
+    worker: str,
+    ids: list[Any],
+    attempts: list[int],
+    finals: list[bool],
+    delays: list[float],
+    errors: list[str],
+) -> None:
+    run(db, "fail", worker=worker, ids=ids, attempts=attempts, finals=finals, delays=delays, errors=errors)
+
+
+def release(db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int]) -> None:
+    run(db, "release", worker=worker, ids=ids, attempts=attempts)
+
+
+def renew_leases(db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int], grace: float) -> None:
+    run(db, "renew_leases", worker=worker, ids=ids, attempts=attempts, grace=grace)
+
+
+def _uuid(value: str, *, field: str = "id") -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValidationError(f"{field} must be a UUID", field=field) from None

@@ -1,0 +1,157 @@
+"""What a submitted job may say, checked before anything touches the database.
+
+Both the HTTP API and Python callers build a JobSpec; a bad field raises
+ValidationError naming it, so a rejected submit enqueues nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import tasks
+from .errors import ValidationError
+
+MAX_PRIORITY = 32767
+MAX_ATTEMPTS = 100
+MAX_TIMEOUT_SECONDS = 900.0  # Lambda's own ceiling
+MAX_DELAY_SECONDS = 366 * 86400.0
+MAX_KEY_LENGTH = 255
+MAX_TASK_LENGTH = 200
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+FIELDS = (
+    "task",
+    "payload",
+    "queue",
+    "priority",
+    "run_at",
+    "delay_seconds",
+    "max_attempts",
+    "timeout_seconds",
+    "idempotency_key",
+)
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 v7): new rows land at the right edge of the
+    primary-key index, and ids sort by creation time for keyset pagination."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    task: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    priority: int | None = None
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, *, prefix: str = "") -> JobSpec:
+        """Build from untrusted JSON-decoded input, naming the first bad field."""
+        if not isinstance(data, Mapping):
+            raise ValidationError("a job must be a JSON object", field=prefix.rstrip(".") or None)
+        unknown = sorted(set(data) - set(FIELDS))
+        if unknown:
+            raise ValidationError(f"unknown field {unknown[0]!r}", field=prefix + str(unknown[0]))
+        if "task" not in data or data["task"] is None:
+            raise ValidationError("task is required", field=prefix + "task")
+        return cls(**{name: data[name] for name in FIELDS if data.get(name) is not None}).validated(prefix)
+
+    def validated(self, prefix: str = "") -> JobSpec:
+        """Check every field and fill the task's defaults; raises ValidationError."""
+        name = _text(self.task, prefix + "task", MAX_TASK_LENGTH)
+        definition = tasks.get(name)
+        payload = {} if self.payload is None else self.payload
+        if not isinstance(payload, dict):
+            raise ValidationError("payload must be a JSON object", field=prefix + "payload")
+        try:
+            json.dumps(payload, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"payload is not JSON-serialisable: {exc}", field=prefix + "payload") from None
+        queue = definition.queue if self.queue is None else _text(self.queue, prefix + "queue", 100)
+        if not _QUEUE_NAME.fullmatch(queue):
+            raise ValidationError(
+                "queue may hold only letters, digits and _ . : - (1 to 100 characters)", field=prefix + "queue"
+            )
+        priority = definition.priority if self.priority is None else self.priority
+        priority = _int(priority, prefix + "priority", -MAX_PRIORITY, MAX_PRIORITY)
+        if self.run_at is not None and self.delay_seconds is not None:
+            raise ValidationError("give run_at or delay_seconds, not both", field=prefix + "delay_seconds")
+        run_at = None if self.run_at is None else _datetime(self.run_at, prefix + "run_at")
+        delay = (
+            None
+            if self.delay_seconds is None
+            else _number(self.delay_seconds, prefix + "delay_seconds", 0, MAX_DELAY_SECONDS)
+        )
+        max_attempts = definition.max_attempts if self.max_attempts is None else self.max_attempts
+        max_attempts = _int(max_attempts, prefix + "max_attempts", 1, MAX_ATTEMPTS)
+        timeout = definition.timeout if self.timeout_seconds is None else self.timeout_seconds
+        timeout = _number(timeout, prefix + "timeout_seconds", 0.001, MAX_TIMEOUT_SECONDS)
+        key = (
+            None
+            if self.idempotency_key is None
+            else _text(self.idempotency_key, prefix + "idempotency_key", MAX_KEY_LENGTH)
+        )
+        return JobSpec(name, payload, queue, priority, run_at, delay, max_attempts, timeout, key)
+
+
+def _text(value: Any, name: str, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be a string", field=name)
+    if not 1 <= len(value) <= max_length:
+        raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be 1 to {max_length} characters", field=name)
+    if "\x00" in value:
+        raise ValidationError(f"{name.rsplit('.', 1)[-1]} must not contain NUL characters", field=name)
+    return value
+
+
+def _int(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be an integer", field=name)
+    if not lo <= value <= hi:
+        raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be between {lo} and {hi}", field=name)
+    return value
+
+
+def _number(value: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be a number", field=name)
+    if not lo <= value <= hi:
+        raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be between {lo:g} and {hi:g}", field=name)
+    return float(value)
+
+
+def _datetime(value: Any, name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("run_at must be an ISO 8601 date-time", field=name) from None
+    if not isinstance(value, datetime):
+        raise ValidationError("run_at must be an ISO 8601 date-time", field=name)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    if not 1970 <= value.year <= 9999:
+        raise ValidationError("run_at is out of range", field=name)
+    return value.astimezone(timezone.utc)

@@ -1,0 +1,63 @@
+"""Named SQL: every query lives in queries.sql under a ``-- name: x`` header.
+
+Reviewing all SQL of the system means reading one file. ``{job_columns}`` is the
+only substitution, a constant list of column names, never user input.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+JOB_COLUMNS = (
+    "id",
+    "queue",
+    "task",
+    "payload",
+    "state",
+    "priority",
+    "run_at",
+    "attempts",
+    "max_attempts",
+    "timeout_seconds",
+    "result",
+    "errors",
+    "idempotency_key",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+_HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def parse(text: str) -> dict[str, str]:
+    """Split a named-query file into {name: sql}; comments stay in the SQL (harmless, useful in logs)."""
+    parts = _HEADER.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=False):
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice")
+        sql = body.strip().rstrip(";").strip()
+        queries[name] = sql.replace("{job_columns}", ", ".join(JOB_COLUMNS))
+    return queries
+
+
+@cache
+def queries() -> dict[str, str]:
+    return parse(resources.files(__package__).joinpath("queries.sql").read_text("utf-8"))
+
+
+def query(name: str) -> str:
+    return queries()[name]
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for each file in migrations/, in version order."""
+    found = []
+    for entry in resources.files(__package__).joinpath("migrations").iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text("utf-8")))
+    return sorted(found)

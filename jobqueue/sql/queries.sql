@@ -1,0 +1,198 @@
+-- Every query jobqueue runs, by name. Python asks for them with sql.query("name").
+-- Parameters are pg8000 ":name" placeholders; nothing is ever formatted into SQL.
+
+-- name: enqueue
+-- Insert one job. A repeat of its id or idempotency key inserts nothing and
+-- returns no row; the caller then reads the existing job with find_existing.
+INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
+                  timeout_seconds, idempotency_key)
+VALUES (CAST(:id AS uuid), :queue, :task, CAST(:payload AS jsonb), :priority,
+        COALESCE(CAST(:run_at AS timestamptz), now()) + make_interval(secs => CAST(:delay AS float8)),
+        :max_attempts, CAST(:timeout AS float8), :idempotency_key)
+ON CONFLICT DO NOTHING
+RETURNING {job_columns};
+
+-- name: enqueue_many
+-- Insert a batch in one statement (all or nothing). Rows that repeat an id or
+-- idempotency key are skipped; the caller reads those with find_existing_many.
+INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
+                  timeout_seconds, idempotency_key)
+SELECT b.id, b.queue, b.task, b.payload, b.priority,
+       COALESCE(b.run_at, now()) + make_interval(secs => b.delay),
+       b.max_attempts, b.timeout, b.idempotency_key
+FROM unnest(CAST(:ids AS uuid[]), CAST(:queues AS text[]), CAST(:tasks AS text[]),
+            CAST(:payloads AS jsonb[]), CAST(:priorities AS smallint[]),
+            CAST(:run_ats AS timestamptz[]), CAST(:delays AS float8[]),
+            CAST(:max_attempts AS int[]), CAST(:timeouts AS float8[]),
+            CAST(:idempotency_keys AS text[]))
+     AS b(id, queue, task, payload, priority, run_at, delay, max_attempts, timeout, idempotency_key)
+ON CONFLICT DO NOTHING
+RETURNING {job_columns};
+
+-- name: find_existing
+-- The job a repeated submit refers to: by idempotency key when it has one, else by id.
+SELECT {job_columns} FROM jobs
+WHERE (CAST(:idempotency_key AS text) IS NOT NULL AND idempotency_key = :idempotency_key)
+   OR (CAST(:idempotency_key AS text) IS NULL AND id = CAST(:id AS uuid));
+
+-- name: find_existing_many
+-- The jobs a repeated batch refers to, by id or idempotency key.
+SELECT {job_columns} FROM jobs
+WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_keys AS text[]));
+
+-- name: claim
+-- Take up to :limit due pending jobs of any queue whose timeout fits the time
+-- left, in priority, run_at, id order, skipping rows other workers hold. Each
+-- claim is an attempt: attempts goes up and the job is leased to :worker.
+WITH next AS (
+    SELECT id FROM jobs
+    WHERE state = 'pending' AND run_at <= now() AND timeout_seconds <= :max_timeout
+    ORDER BY priority, run_at, id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
+    lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
+FROM next WHERE j.id = next.id
+RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds, j.queue;
+
+-- name: claim_in_queues
+-- As claim, limited to the named queues (a schedule that drains only some).
+WITH next AS (
+    SELECT id FROM jobs
+    WHERE state = 'pending' AND run_at <= now() AND timeout_seconds <= :max_timeout
+      AND queue = ANY(CAST(:queues AS text[]))
+    ORDER BY priority, run_at, id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
+    lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
+FROM next WHERE j.id = next.id
+RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds, j.queue;
+
+-- name: complete
+-- Record a batch of successes. The guard (still running, same attempt, same
+-- worker) makes a late write from an attempt that lost its lease a no-op.
+UPDATE jobs AS j
+SET state = 'succeeded', result = o.result, finished_at = now(),
+    lease_expires_at = NULL, worker_id = NULL
+FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:results AS jsonb[]))
+     AS o(id, attempt, result)
+WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worker_id = :worker;
+
+-- name: fail
+-- Record a batch of failed attempts: each goes back to pending after its
+-- backoff (:delays) or, when :final, to failed. The error joins the history.
+-- Guarded like complete.
+UPDATE jobs AS j
+SET state = CASE WHEN o.final THEN 'failed' ELSE 'pending' END,
+    run_at = CASE WHEN o.final THEN j.run_at ELSE now() + make_interval(secs => o.delay) END,
+    finished_at = CASE WHEN o.final THEN now() END,
+    errors = j.errors || jsonb_build_array(o.error),
+    lease_expires_at = NULL, worker_id = NULL
+FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:finals AS bool[]),
+            CAST(:delays AS float8[]), CAST(:errors AS jsonb[]))
+     AS o(id, attempt, final, delay, error)
+WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worker_id = :worker;
+
+-- name: release
+-- Give back claimed jobs this worker never started (its time ran out): they
+-- return to pending as if never claimed, so the attempt is not counted.
+UPDATE jobs AS j
+SET state = 'pending', attempts = j.attempts - 1, started_at = NULL,
+    lease_expires_at = NULL, worker_id = NULL
+FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[])) AS o(id, attempt)
+WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worker_id = :worker;
+
+-- name: renew_leases
+-- Extend the leases of claimed jobs still waiting their turn in this worker,
+-- so a slow batch does not look lost while it is being worked through.
+UPDATE jobs AS j
+SET lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
+FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[])) AS o(id, attempt)
+WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worker_id = :worker;
+
+-- name: rescue
+-- Jobs whose worker died: a running job past its lease goes back to pending,
+-- or to failed when it has no attempts left, with the loss in its history.
+WITH lost AS (
+    SELECT id FROM jobs
+    WHERE state = 'running' AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
+    run_at = CASE WHEN j.attempts >= j.max_attempts THEN j.run_at ELSE now() END,
+    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempts, 'at', now(), 'type', 'LeaseExpired',
+        'message', 'worker ' || COALESCE(j.worker_id, '?') || ' lost its lease (process died or timed out)')),
+    lease_expires_at = NULL, worker_id = NULL
+FROM lost WHERE j.id = lost.id
+RETURNING j.id, j.state;
+
+-- name: get
+-- One job by id.
+SELECT {job_columns} FROM jobs WHERE id = CAST(:id AS uuid);
+
+-- name: list
+-- Jobs newest first, filtered, keyset-paginated on id (ids are time-ordered UUIDv7).
+SELECT {job_columns} FROM jobs
+WHERE (CAST(:state AS text) IS NULL OR state = :state)
+  AND (CAST(:queue AS text) IS NULL OR queue = :queue)
+  AND (CAST(:task AS text) IS NULL OR task = :task)
+  AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: cancel
+-- Cancel a job that has not started. A job a worker holds is not pending, so a
+-- cancel racing a claim either wins before it or matches nothing after it.
+UPDATE jobs SET state = 'cancelled', finished_at = now()
+WHERE id = CAST(:id AS uuid) AND state = 'pending'
+RETURNING {job_columns};
+
+-- name: retry
+-- Put a failed or cancelled job back to pending now, granting one more attempt
+-- when it had used them all.
+UPDATE jobs SET state = 'pending', run_at = now(), finished_at = NULL,
+    max_attempts = GREATEST(max_attempts, attempts + 1)
+WHERE id = CAST(:id AS uuid) AND state IN ('failed', 'cancelled')
+RETURNING {job_columns};
+
+-- name: state_of
+-- Why a cancel or retry matched nothing: the job's current state, if it exists.
+SELECT state FROM jobs WHERE id = CAST(:id AS uuid);
+
+-- name: stats_counts
+-- Jobs per queue and state.
+SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue, state;
+
+-- name: stats_oldest
+-- Per queue, seconds since the oldest due pending job became due.
+SELECT queue, EXTRACT(EPOCH FROM now() - min(run_at))::float8
+FROM jobs WHERE state = 'pending' AND run_at <= now()
+GROUP BY queue;
+
+-- name: prune
+-- Delete up to :limit finished jobs older than the retention.
+WITH old AS (
+    SELECT id FROM jobs
+    WHERE finished_at < now() - make_interval(secs => :retention_seconds)
+      AND state IN ('succeeded', 'failed', 'cancelled')
+    ORDER BY finished_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM jobs AS j USING old WHERE j.id = old.id RETURNING 1
+)
+SELECT count(*) FROM gone;
+
+-- name: schema_version
+-- The newest applied migration, for /health.
+SELECT max(version) FROM jobqueue_migrations;

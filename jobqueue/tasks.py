@@ -1,0 +1,99 @@
+"""The task registry and the ``@task`` decorator.
+
+A task is a plain function; its job's payload (a JSON object) becomes its
+keyword arguments and its return value (JSON-serialisable) the job's result.
+Modules named in JOBQUEUE_TASK_MODULES are imported at cold start so their
+``@task`` decorators run before the first job is claimed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+from .errors import ConfigError, UnknownTask
+
+DEFAULT_QUEUE = "default"
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_TIMEOUT = 30.0
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    func: Callable[..., Any]
+    queue: str = DEFAULT_QUEUE
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout: float = DEFAULT_TIMEOUT
+    priority: int = 0
+
+
+_registry: dict[str, Task] = {}
+
+
+@overload
+def task(func: F) -> F: ...
+@overload
+def task(
+    func: None = None,
+    *,
+    name: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    timeout: float = DEFAULT_TIMEOUT,
+    priority: int = 0,
+) -> Callable[[F], F]: ...
+def task(
+    func: F | None = None,
+    *,
+    name: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    timeout: float = DEFAULT_TIMEOUT,
+    priority: int = 0,
+) -> F | Callable[[F], F]:
+    """Register a function as a task; usable bare (``@task``) or with options."""
+
+    def register(f: F) -> F:
+        task_name = name or f"{f.__module__}.{f.__qualname__}"
+        if max_attempts < 1:
+            raise ValueError(f"task {task_name}: max_attempts must be at least 1")
+        if timeout <= 0:
+            raise ValueError(f"task {task_name}: timeout must be positive")
+        existing = _registry.get(task_name)
+        if existing is not None and existing.func is not f and _qualified(existing.func) != _qualified(f):
+            raise ValueError(f"task name {task_name!r} is already registered by {_qualified(existing.func)}")
+        _registry[task_name] = Task(task_name, f, queue, max_attempts, float(timeout), priority)
+        return f
+
+    return register(func) if func is not None else register
+
+
+def _qualified(f: Callable[..., Any]) -> str:
+    return f"{f.__module__}.{f.__qualname__}"
+
+
+def get(name: str) -> Task:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise UnknownTask(f"unknown task {name!r}", field="task") from None
+
+
+def registered() -> dict[str, Task]:
+    return dict(_registry)
+
+
+def load_modules(modules: Iterable[str]) -> None:
+    """Import the task modules; a missing one fails cold start naming the variable."""
+    from . import builtin_tasks  # noqa: F401 - registers the built-ins
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"JOBQUEUE_TASK_MODULES names {module!r}, which cannot be imported: {exc}") from exc

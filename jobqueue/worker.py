@@ -1,0 +1,288 @@
+"""The drain: claim due jobs in batches, run them, record outcomes in batches.
+
+Throughput comes from doing per batch what naive queues do per job: one
+statement claims up to ``batch_size`` jobs, one records their successes, one
+their failures. Correctness comes from the lease: a claimed job belongs to
+this worker until its lease expires, and every write is guarded by the
+attempt it belongs to, so a worker that lost a job cannot overwrite the
+attempt that replaced it.
+
+During a drain the session commits asynchronously: a completion lost in a
+database crash only means the job runs again after its lease (at-least-once),
+while enqueues, outside drains, stay durable before they are acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import socket
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from . import db as dbmod
+from . import log, queue, tasks
+from .config import Settings
+from .errors import JobTimeout, Permanent, UnknownTask
+
+# Seconds kept back after the last job so its outcome can be written in time.
+RECORD_MARGIN = 0.5
+# Outcomes of slow jobs are written at least this often, not only per batch.
+FLUSH_INTERVAL = 1.0
+PRUNE_INTERVAL = 300.0
+_last_prune = 0.0
+
+
+@dataclass
+class DrainReport:
+    processed: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+    rescued: int = 0
+    released: int = 0
+    pruned: int = 0
+    stopped: str = "idle"  # idle | budget | max_jobs
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with 'equal jitter': in [d/2, d] for d = base * 2^(attempt-1).
+
+    Half the delay is kept so retries never pile up at once; half is random so
+    a burst of failures spreads out instead of retrying in lockstep.
+    """
+    ceiling = min(cap, base * (2 ** min(attempt - 1, 62)))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+
+
+class _Outcomes:
+    """Outcomes waiting to be written, as the column arrays the SQL takes."""
+
+    def __init__(self) -> None:
+        self.ok_ids: list[Any] = []
+        self.ok_attempts: list[int] = []
+        self.ok_results: list[str | None] = []
+        self.bad_ids: list[Any] = []
+        self.bad_attempts: list[int] = []
+        self.bad_finals: list[bool] = []
+        self.bad_delays: list[float] = []
+        self.bad_errors: list[str] = []
+        self.since = 0.0
+
+    def __len__(self) -> int:
+        return len(self.ok_ids) + len(self.bad_ids)
+
+    def flush(self, db: dbmod.Database, worker: str) -> None:
+        if self.ok_ids:
+            queue.complete(db, worker=worker, ids=self.ok_ids, attempts=self.ok_attempts, results=self.ok_results)
+        if self.bad_ids:
+            queue.fail(
+                db,
+                worker=worker,
+                ids=self.bad_ids,
+                attempts=self.bad_attempts,
+                finals=self.bad_finals,
+                delays=self.bad_delays,
+                errors=self.bad_errors,
+            )
+        self.__init__()
+
+
+def drain(
+    db: dbmod.Database | None = None,
+    *,
+    budget_seconds: float | None = None,
+    queues: Iterable[str] | None = None,
+    max_jobs: int | None = None,
+    settings: Settings | None = None,
+    batch_size: int | None = None,
+) -> DrainReport:
+    """Run due jobs until none is due, the budget is spent, or max_jobs ran.
+
+    ``budget_seconds`` is the time this call may take (a Lambda's remaining
+    time); it never claims a job whose timeout does not fit in what is left.
+    """
+    db = db or dbmod.default()
+    settings = settings or Settings()
+    queues = None if queues is None else list(queues)
+    batch = batch_size or settings.drain_batch_size
+    grace = settings.lease_grace_seconds
+    started = time.monotonic()
+    deadline = float("inf") if budget_seconds is None else started + budget_seconds - settings.drain_safety_ms / 1000
+    worker = new_worker_id()
+    report = DrainReport()
+    rescued = queue.rescue(db)
+    report.rescued = rescued["pending"] + rescued["failed"]
+    outcomes = _Outcomes()
+    logging_jobs = log.enabled("INFO")
+    db.execute("SET synchronous_commit TO off")
+    try:
+        from .timeouts import alarms
+
+        with alarms() as call:
+            while True:
+                if max_jobs is not None and report.processed >= max_jobs:
+                    report.stopped = "max_jobs"
+                    break
+                fits = deadline - time.monotonic() - RECORD_MARGIN
+                if fits <= 0:
+                    report.stopped = "budget"
+                    break
+                limit = batch if max_jobs is None else min(batch, max_jobs - report.processed)
+                claimed_at = time.monotonic()
+                rows = queue.claim(db, worker=worker, limit=limit, grace=grace, max_timeout=fits, queues=queues)
+                if not rows:
+                    report.stopped = "idle"
+                    break
+                leases = [claimed_at + row[5] + grace for row in rows]
+                for i, (job_id, name, payload, attempt, max_attempts, timeout, _queue) in enumerate(rows):
+                    now = time.monotonic()
+                    if now + timeout > deadline - RECORD_MARGIN:
+                        rest = rows[i:]
+                        queue.release(db, worker=worker, ids=[r[0] for r in rest], attempts=[r[3] for r in rest])
+                        report.released += len(rest)
+                        report.stopped = "budget"
+                        break
+                    if leases[i] < now + timeout + 1.0:
+                        # Slow batch: keep the waiting jobs' leases ahead of them.
+                        outcomes.flush(db, worker)
+                        rest = rows[i:]
+                        renewed_at = time.monotonic()
+                        queue.renew_leases(
+                            db, worker=worker, ids=[r[0] for r in rest], attempts=[r[3] for r in rest], grace=grace
+                        )
+                        for j, r in enumerate(rest, start=i):
+                            leases[j] = renewed_at + r[5] + grace
+                    if not outcomes:
+                        outcomes.since = now
+                    _run_one(
+                        call,
+                        settings,
+                        outcomes,
+                        report,
+                        job_id,
+                        name,
+                        payload,
+                        attempt,
+                        max_attempts,
+                        timeout,
+                        logging_jobs,
+                    )
+                    if time.monotonic() - outcomes.since > FLUSH_INTERVAL:
+                        outcomes.flush(db, worker)
+                outcomes.flush(db, worker)
+                if report.stopped == "budget":
+                    break
+    finally:
+        try:
+            outcomes.flush(db, worker)
+        finally:
+            db.execute("SET synchronous_commit TO DEFAULT")
+    if report.stopped == "idle":
+        report.pruned = _maybe_prune(db, settings)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _run_one(
+    call: Any,
+    settings: Settings,
+    outcomes: _Outcomes,
+    report: DrainReport,
+    job_id: Any,
+    name: str,
+    payload: Any,
+    attempt: int,
+    max_attempts: int,
+    timeout: float,
+    logging_jobs: bool,
+) -> None:
+    t0 = time.perf_counter()
+    final = False
+    try:
+        func = tasks.get(name).func
+        result = call(func, payload, timeout)
+        result_json = None if result is None else json.dumps(result, separators=(",", ":"), allow_nan=False)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        final = attempt >= max_attempts or isinstance(exc, Permanent)
+        if isinstance(exc, TypeError | ValueError) and "JSON" in str(exc):
+            final = True  # a result that cannot be stored will not become storable
+        delay = 0.0 if final else backoff(attempt, settings.retry_base_seconds, settings.retry_max_seconds)
+        outcomes.bad_ids.append(job_id)
+        outcomes.bad_attempts.append(attempt)
+        outcomes.bad_finals.append(final)
+        outcomes.bad_delays.append(delay)
+        outcomes.bad_errors.append(json.dumps(_error_entry(exc, attempt), default=str))
+        report.processed += 1
+        if final:
+            report.failed += 1
+        else:
+            report.retried += 1
+        log.emit(
+            "ERROR" if final else "WARNING",
+            "job",
+            job_id=str(job_id),
+            task=name,
+            attempt=attempt,
+            outcome="failed" if final else "retry",
+            error=f"{type(exc).__name__}: {exc}"[:500],
+            retry_in=None if final else round(delay, 3),
+            duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
+        return
+    outcomes.ok_ids.append(job_id)
+    outcomes.ok_attempts.append(attempt)
+    outcomes.ok_results.append(result_json)
+    report.processed += 1
+    report.succeeded += 1
+    if logging_jobs:
+        log.info(
+            "job",
+            job_id=str(job_id),
+            task=name,
+            attempt=attempt,
+            outcome="succeeded",
+            duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+        )
+
+
+def _error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
+    if isinstance(exc, JobTimeout):
+        kind, message = "JobTimeout", "job exceeded its timeout"
+    elif isinstance(exc, UnknownTask):
+        kind, message = "UnknownTask", f"{exc.message} (is its module in JOBQUEUE_TASK_MODULES?)"
+    else:
+        kind, message = type(exc).__name__, str(exc)
+    return {
+        "attempt": attempt,
+        "at": datetime.now(timezone.utc).isoformat(),
+        "type": kind,
+        "message": message[:2000],
+        "traceback": "".join(traceback.format_exception(exc))[-4000:],
+    }
+
+
+def _maybe_prune(db: dbmod.Database, settings: Settings) -> int:
+    """Prune at most every few minutes per container: an idle drain stays cheap."""
+    global _last_prune
+    now = time.monotonic()
+    if now - _last_prune < PRUNE_INTERVAL:
+        return 0
+    _last_prune = now
+    return queue.prune(db, settings.retention_days * 86400)
