@@ -30,6 +30,29 @@ def _job(row: Sequence[Any]) -> Job:
     return job
 
 
+def _new_job(entry: dict[str, Any], run_at: str, created_at: str) -> Job:
+    """A just-inserted job, from what was sent plus what the server set."""
+    return {
+        "id": entry["id"],
+        "queue": entry["queue"],
+        "task": entry["task"],
+        "payload": entry["payload"],
+        "state": states.PENDING,
+        "priority": entry["priority"],
+        "run_at": run_at,
+        "attempts": 0,
+        "max_attempts": entry["max_attempts"],
+        "timeout_seconds": entry["timeout"],
+        "result": None,
+        "errors": [],
+        "idempotency_key": entry["idempotency_key"],
+        "created_at": created_at,
+        "started_at": None,
+        "finished_at": None,
+        "error": None,
+    }
+
+
 def _payload_json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False)
 
@@ -73,21 +96,27 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
     checked = [spec.validated(f"jobs[{i}].") for i, spec in enumerate(specs)]
     ids = [uuid7() for _ in checked]
     keys = [s.idempotency_key for s in checked]
-    rows = run(
-        db,
-        "enqueue_many",
-        ids=ids,
-        queues=[s.queue for s in checked],
-        tasks=[s.task for s in checked],
-        payloads=[_payload_json(s.payload) for s in checked],
-        priorities=[s.priority for s in checked],
-        run_ats=[s.run_at for s in checked],
-        delays=[s.delay_seconds or 0.0 for s in checked],
-        max_attempts=[s.max_attempts for s in checked],
-        timeouts=[s.timeout_seconds for s in checked],
-        idempotency_keys=keys,
-    )
-    by_id = {job["id"]: job for job in map(_job, rows)}
+    batch = [
+        {
+            "id": job_id,
+            "queue": s.queue,
+            "task": s.task,
+            "payload": s.payload,
+            "priority": s.priority,
+            "run_at": None if s.run_at is None else s.run_at.isoformat(),
+            "delay": s.delay_seconds or 0.0,
+            "max_attempts": s.max_attempts,
+            "timeout": s.timeout_seconds,
+            "idempotency_key": s.idempotency_key,
+        }
+        for job_id, s in zip(ids, checked, strict=True)
+    ]
+    rows = run(db, "enqueue_many", batch=json.dumps(batch, separators=(",", ":"), allow_nan=False))
+    batch_by_id = {entry["id"]: entry for entry in batch}
+    by_id = {}
+    for job_id, run_at, created_at in rows:
+        entry = batch_by_id[str(job_id)]
+        by_id[entry["id"]] = _new_job(entry, run_at, created_at)
     if len(by_id) < len(ids):
         missing = [i for i, job_id in enumerate(ids) if job_id not in by_id]
         found = run(

@@ -24,6 +24,7 @@ from .errors import ConfigError
 # RDS-managed master secrets hold only these two; the rest can come from DB_*.
 REQUIRED_FIELDS = ("username", "password")
 
+_INVALID = object()
 _cache: dict[str, dict[str, Any]] = {}
 _clients: dict[str | None, Any] = {}
 
@@ -85,19 +86,22 @@ def _region_of(arn: str) -> str | None:
 def _parse(arn: str, text: str | None) -> dict[str, Any]:
     if text is None:
         raise ConfigError(f"DB_SECRET_ARN {arn}: the secret has no SecretString (binary secrets are not supported)")
+    # Raised outside the ``except`` block so that the JSONDecodeError, which
+    # holds the whole document, password included, is not chained onto it.
     try:
         data = json.loads(text)
     except ValueError:
-        # ``from None``: a JSONDecodeError keeps the whole document, password included.
-        raise ConfigError(f"DB_SECRET_ARN {arn}: the secret is not JSON in the RDS format") from None
+        data = _INVALID
+    if data is _INVALID:
+        raise ConfigError(f"DB_SECRET_ARN {arn}: the secret is not JSON in the RDS format")
     if not isinstance(data, dict):
         raise ConfigError(f"DB_SECRET_ARN {arn}: the secret must be a JSON object in the RDS format")
     missing = [name for name in REQUIRED_FIELDS if not isinstance(data.get(name), str) or not data[name]]
     if missing:
         raise ConfigError(f"DB_SECRET_ARN {arn}: the secret lacks {', '.join(missing)}")
-    if data.get("port") not in (None, ""):
-        try:
-            data["port"] = int(data["port"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"DB_SECRET_ARN {arn}: the secret's port is not a number") from None
+    port = data.get("port")
+    if isinstance(port, str) and port.strip().isdigit():
+        data["port"] = int(port)
+    elif port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+        raise ConfigError(f"DB_SECRET_ARN {arn}: the secret's port is not a number")
     return data

@@ -13,21 +13,21 @@ ON CONFLICT DO NOTHING
 RETURNING {job_columns};
 
 -- name: enqueue_many
--- Insert a batch in one statement (all or nothing). Rows that repeat an id or
--- idempotency key are skipped; the caller reads those with find_existing_many.
+-- Insert a batch in one statement (all or nothing). The batch arrives as one
+-- JSON array, which the server parses far faster than the driver escapes
+-- arrays. Rows that repeat an id or idempotency key are skipped; the caller
+-- reads those with find_existing_many. Only what the server decided comes back;
+-- the rest of each job is what the caller sent.
 INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
                   timeout_seconds, idempotency_key)
 SELECT b.id, b.queue, b.task, b.payload, b.priority,
        COALESCE(b.run_at, now()) + make_interval(secs => b.delay),
        b.max_attempts, b.timeout, b.idempotency_key
-FROM unnest(CAST(:ids AS uuid[]), CAST(:queues AS text[]), CAST(:tasks AS text[]),
-            CAST(:payloads AS jsonb[]), CAST(:priorities AS smallint[]),
-            CAST(:run_ats AS timestamptz[]), CAST(:delays AS float8[]),
-            CAST(:max_attempts AS int[]), CAST(:timeouts AS float8[]),
-            CAST(:idempotency_keys AS text[]))
-     AS b(id, queue, task, payload, priority, run_at, delay, max_attempts, timeout, idempotency_key)
+FROM json_to_recordset(CAST(:batch AS json))
+     AS b(id uuid, queue text, task text, payload jsonb, priority smallint, run_at timestamptz,
+          delay float8, max_attempts int, timeout float8, idempotency_key text)
 ON CONFLICT DO NOTHING
-RETURNING {job_columns};
+RETURNING id, {time:run_at}, {time:created_at};
 
 -- name: find_existing
 -- The job a repeated submit refers to: by idempotency key when it has one, else by id.
@@ -74,14 +74,19 @@ FROM next WHERE j.id = next.id
 RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds, j.queue;
 
 -- name: complete
--- Record a batch of successes. The guard (still running, same attempt, same
--- worker) makes a late write from an attempt that lost its lease a no-op.
+-- Record a batch of successes. The guard (same worker, same attempt) makes a
+-- late write from an attempt that lost its lease a no-op: worker_id is set
+-- exactly while a job is running (a CHECK enforces it), so it also means
+-- "still running". The worker comes in as a column of the batch, not a
+-- constant, so the planner cannot mistake "worker_id = constant" for a
+-- selective filter and scan the table; it looks each id up by primary key.
 UPDATE jobs AS j
 SET state = 'succeeded', result = o.result, finished_at = now(),
     lease_expires_at = NULL, worker_id = NULL
-FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:results AS jsonb[]))
-     AS o(id, attempt, result)
-WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worker_id = :worker;
+FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:results AS jsonb[]),
+            array_fill(CAST(:worker AS text), ARRAY[cardinality(CAST(:ids AS uuid[]))]))
+     AS o(id, attempt, result, worker)
+WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: fail
 -- Record a batch of failed attempts: each goes back to pending after its
@@ -94,9 +99,10 @@ SET state = CASE WHEN o.final THEN 'failed' ELSE 'pending' END,
     errors = j.errors || jsonb_build_array(o.error),
     lease_expires_at = NULL, worker_id = NULL
 FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:finals AS bool[]),
-            CAST(:delays AS float8[]), CAST(:errors AS jsonb[]))
-     AS o(id, attempt, final, delay, error)
-WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worker_id = :worker;
+            CAST(:delays AS float8[]), CAST(:errors AS jsonb[]),
+            array_fill(CAST(:worker AS text), ARRAY[cardinality(CAST(:ids AS uuid[]))]))
+     AS o(id, attempt, final, delay, error, worker)
+WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: release
 -- Give back claimed jobs this worker never started (its time ran out): they
@@ -104,16 +110,20 @@ WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worke
 UPDATE jobs AS j
 SET state = 'pending', attempts = j.attempts - 1, started_at = NULL,
     lease_expires_at = NULL, worker_id = NULL
-FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[])) AS o(id, attempt)
-WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worker_id = :worker;
+FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
+            array_fill(CAST(:worker AS text), ARRAY[cardinality(CAST(:ids AS uuid[]))]))
+     AS o(id, attempt, worker)
+WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: renew_leases
 -- Extend the leases of claimed jobs still waiting their turn in this worker,
 -- so a slow batch does not look lost while it is being worked through.
 UPDATE jobs AS j
 SET lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
-FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[])) AS o(id, attempt)
-WHERE j.id = o.id AND j.state = 'running' AND j.attempts = o.attempt AND j.worker_id = :worker;
+FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
+            array_fill(CAST(:worker AS text), ARRAY[cardinality(CAST(:ids AS uuid[]))]))
+     AS o(id, attempt, worker)
+WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: rescue
 -- Jobs whose worker died: a running job past its lease goes back to pending,

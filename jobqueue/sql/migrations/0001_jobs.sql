@@ -20,7 +20,9 @@ CREATE TABLE jobs (
     idempotency_key  text,
     created_at       timestamptz      NOT NULL DEFAULT now(),
     started_at       timestamptz,
-    finished_at      timestamptz
+    finished_at      timestamptz,
+    -- A worker holds a job exactly while it runs; the lease guard relies on it.
+    CONSTRAINT jobs_worker_iff_running CHECK ((state = 'running') = (worker_id IS NOT NULL))
 );
 
 -- The claim: due pending work in priority, run_at, id order. Partial, so it
