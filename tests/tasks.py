@@ -1,0 +1,57 @@
+"""Tasks only the tests register (through JOBQUEUE_TASK_MODULES), among them
+ones no deployment should ship: a task that kills its own process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jobqueue import Permanent, task
+
+
+@task(name="tests.crash")
+def crash(**_: Any) -> None:
+    """Die mid-run the way a Lambda does when it runs out of memory or time."""
+    os._exit(17)
+
+
+@task(name="tests.flaky")
+def flaky(counter: str, fail_times: int, **_: Any) -> dict[str, int]:
+    """Fail the first ``fail_times`` runs, counting runs in a file."""
+    path = Path(counter)
+    runs = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(runs))
+    if runs <= fail_times:
+        raise RuntimeError(f"flaky failure {runs}")
+    return {"runs": runs}
+
+
+@task(name="tests.record")
+def record(path: str, value: str, **_: Any) -> str:
+    """Append a line to a file: lets tests count exactly how often a job ran."""
+    with open(path, "a") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+@task(name="tests.unserialisable")
+def unserialisable(**_: Any) -> object:
+    return object()
+
+
+@task(name="tests.permanent")
+def permanent(**_: Any) -> None:
+    raise Permanent("no point retrying")
+
+
+@task(name="tests.swallow", timeout=1)
+def swallow(seconds: float = 5.0, **_: Any) -> str:
+    """Tries to swallow the timeout with a broad except: it must still time out."""
+    import time
+
+    try:
+        time.sleep(seconds)
+    except Exception:  # noqa: BLE001 - the point of this task
+        return "swallowed"
+    return "finished"
