@@ -68,7 +68,7 @@ def connect(settings: DatabaseSettings, *, refresh_secret: bool = False) -> pg80
         password = secret.get("password")
     if not host:
         raise ConfigError("DB_HOST (or DB_SECRET_ARN) must be set to reach the database")
-    ssl_context = None
+    ssl_context: Any = False  # pg8000 reads None as "try TLS, verify nothing"
     if settings.sslmode != "disable":
         from .tls import ssl_context as make_ssl_context
 

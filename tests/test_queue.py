@@ -1,0 +1,231 @@
+"""Enqueue, read, cancel, retry, list, stats and prune against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import jobqueue
+from jobqueue import JobSpec, db, queue, worker
+from jobqueue.errors import InvalidTransition, JobNotFound, UnknownTask, ValidationError
+
+
+def count(raw, where: str = "true") -> int:
+    return raw.run(f"SELECT count(*) FROM jobs WHERE {where}")[0][0]
+
+
+def test_enqueue_fills_task_defaults_and_returns_the_job(database):
+    job, created = queue.enqueue(database, JobSpec("echo", {"a": 1}))
+    assert created
+    assert job["state"] == "pending" and job["attempts"] == 0
+    assert job["queue"] == "default" and job["max_attempts"] == 3 and job["timeout_seconds"] == 30.0
+    assert job["payload"] == {"a": 1}
+    assert job["created_at"].endswith("Z") and datetime.fromisoformat(job["created_at"])
+    assert queue.get(database, job["id"]) == job
+
+
+def test_ids_are_time_ordered_uuids(database):
+    first, _ = queue.enqueue(database, JobSpec("noop"))
+    second, _ = queue.enqueue(database, JobSpec("noop"))
+    assert first["id"] < second["id"]
+    assert first["id"][14] == "7"  # UUID version 7
+
+
+def test_delay_and_run_at_hold_a_job_back(database):
+    later, _ = queue.enqueue(database, JobSpec("echo", delay_seconds=3600))
+    at = datetime.now(timezone.utc) + timedelta(days=1)
+    scheduled, _ = queue.enqueue(database, JobSpec("echo", run_at=at.isoformat()))
+    assert worker.drain(database).processed == 0
+    assert queue.get(database, later["id"])["state"] == "pending"
+    assert abs(datetime.fromisoformat(scheduled["run_at"]) - at) < timedelta(milliseconds=1)
+
+
+def test_priority_then_age_decides_the_order(database, tmp_path):
+    out = tmp_path / "order"
+    for value, priority in (("low", 5), ("high", -5), ("mid-first", 0), ("mid-second", 0)):
+        queue.enqueue(database, JobSpec("tests.record", {"path": str(out), "value": value}, priority=priority))
+    worker.drain(database, batch_size=1)
+    assert out.read_text().split() == ["high", "mid-first", "mid-second", "low"]
+
+
+def test_idempotency_key_returns_the_existing_job(database, raw):
+    first, created = queue.enqueue(database, JobSpec("echo", {"n": 1}, idempotency_key="order-7"))
+    again, created_again = queue.enqueue(database, JobSpec("echo", {"n": 2}, idempotency_key="order-7"))
+    assert created and not created_again
+    assert again["id"] == first["id"] and again["payload"] == {"n": 1}
+    assert count(raw) == 1
+
+
+def test_concurrent_submits_with_one_key_make_one_job(db_settings, database, raw):
+    results, barrier = [], threading.Barrier(8)
+
+    def submit() -> None:
+        own = db.Database(db_settings)
+        barrier.wait()
+        results.append(queue.enqueue(own, JobSpec("echo", idempotency_key="same")))
+        own.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({job["id"] for job, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert count(raw) == 1
+
+
+def test_batch_is_one_statement_in_order_with_keys(database, raw):
+    existing, _ = queue.enqueue(database, JobSpec("echo", idempotency_key="k-1"))
+    specs = [JobSpec("echo", {"i": i}) for i in range(5)] + [
+        JobSpec("echo", idempotency_key="k-1"),
+        JobSpec("echo", idempotency_key="k-2"),
+        JobSpec("echo", idempotency_key="k-2"),
+    ]
+    jobs = queue.enqueue_many(database, specs)
+    assert [j["payload"].get("i") for j in jobs[:5]] == list(range(5))
+    assert jobs[5]["id"] == existing["id"]
+    assert jobs[6]["id"] == jobs[7]["id"]
+    assert count(raw) == 7
+    assert all(j["state"] == "pending" and j["created_at"].endswith("Z") for j in jobs)
+
+
+def test_batch_with_one_bad_job_enqueues_nothing(database, raw):
+    specs = [JobSpec("echo"), JobSpec("echo", priority="high"), JobSpec("echo")]
+    with pytest.raises(ValidationError) as err:
+        queue.enqueue_many(database, specs)
+    assert err.value.field == "jobs[1].priority"
+    with pytest.raises(UnknownTask):
+        queue.enqueue_many(database, [JobSpec("echo"), JobSpec("no.such.task")])
+    assert count(raw) == 0
+
+
+def test_batch_over_the_limit_is_refused(database, raw):
+    with pytest.raises(ValidationError):
+        queue.enqueue_many(database, [JobSpec("noop")] * 1001)
+    assert count(raw) == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (JobSpec("echo", payload=[1, 2]), "payload"),
+        (JobSpec("echo", queue="bad queue!"), "queue"),
+        (JobSpec("echo", priority=True), "priority"),
+        (JobSpec("echo", priority=40000), "priority"),
+        (JobSpec("echo", max_attempts=0), "max_attempts"),
+        (JobSpec("echo", timeout_seconds=0), "timeout_seconds"),
+        (JobSpec("echo", timeout_seconds=float("nan")), "timeout_seconds"),
+        (JobSpec("echo", delay_seconds=-1), "delay_seconds"),
+        (JobSpec("echo", run_at="yesterday"), "run_at"),
+        (JobSpec("echo", run_at="2030-01-01T00:00:00Z", delay_seconds=1), "delay_seconds"),
+        (JobSpec("echo", idempotency_key=""), "idempotency_key"),
+        (JobSpec("echo", payload={"x": {1, 2}}), "payload"),
+        (JobSpec(""), "task"),
+    ],
+)
+def test_bad_fields_are_named_and_nothing_is_written(database, raw, spec, field):
+    with pytest.raises(ValidationError) as err:
+        queue.enqueue(database, spec)
+    assert err.value.field == field
+    assert count(raw) == 0
+
+
+def test_from_dict_rejects_unknown_and_missing_fields():
+    with pytest.raises(ValidationError) as err:
+        JobSpec.from_dict({"task": "echo", "delay": 5})
+    assert err.value.field == "delay"
+    with pytest.raises(ValidationError) as err:
+        JobSpec.from_dict({"payload": {}})
+    assert err.value.field == "task"
+
+
+def test_enqueue_joins_the_callers_transaction(database, db_settings, raw):
+    conn = db.connect(db_settings)
+    conn.run("BEGIN")
+    job = jobqueue.enqueue("echo", {"in": "tx"}, conn=conn)
+    assert count(raw, f"id = '{job['id']}'") == 0  # not visible before commit
+    conn.run("ROLLBACK")
+    assert count(raw) == 0
+    conn.run("BEGIN")
+    job = jobqueue.enqueue("echo", {"in": "tx"}, conn=conn)
+    conn.run("COMMIT")
+    conn.close()
+    assert queue.get(database, job["id"])["payload"] == {"in": "tx"}
+
+
+def test_cancel_only_pending_and_retry_only_final(database):
+    job, _ = queue.enqueue(database, JobSpec("fail", {"permanent": True}))
+    cancelled = queue.cancel(database, job["id"])
+    assert cancelled["state"] == "cancelled" and cancelled["finished_at"]
+    with pytest.raises(InvalidTransition) as err:
+        queue.cancel(database, job["id"])
+    assert err.value.state == "cancelled"
+    assert worker.drain(database).processed == 0  # a cancelled job never runs
+    again = queue.retry(database, job["id"])
+    assert again["state"] == "pending" and again["finished_at"] is None
+    worker.drain(database)
+    failed = queue.get(database, job["id"])
+    assert failed["state"] == "failed" and failed["attempts"] == 1
+    retried = queue.retry(database, failed["id"])
+    assert retried["max_attempts"] >= 2  # a retry grants at least one more attempt
+    with pytest.raises(InvalidTransition):
+        queue.retry(database, job["id"])  # pending now
+    ok, _ = queue.enqueue(database, JobSpec("echo"))
+    worker.drain(database)
+    with pytest.raises(InvalidTransition):
+        queue.retry(database, ok["id"])  # succeeded is final for good
+
+
+def test_unknown_and_malformed_ids(database):
+    missing = "01890a5d-ac96-774b-bcce-b302099a8057"
+    for action in (queue.get, queue.cancel, queue.retry):
+        with pytest.raises(JobNotFound):
+            action(database, missing)
+        with pytest.raises(ValidationError):
+            action(database, "'; DROP TABLE jobs; --")
+
+
+def test_list_filters_and_keyset_pages(database):
+    for i in range(7):
+        queue.enqueue(database, JobSpec("echo", {"i": i}, queue="a" if i % 2 else "b"))
+    queue.enqueue(database, JobSpec("noop"))
+    seen, cursor = [], None
+    while True:
+        page = queue.list_jobs(database, task="echo", cursor=cursor, limit=3)
+        seen += [j["payload"]["i"] for j in page.jobs]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [6, 5, 4, 3, 2, 1, 0]
+    assert {j["payload"]["i"] for j in queue.list_jobs(database, queue="a").jobs} == {1, 3, 5}
+    assert queue.list_jobs(database, state="succeeded").jobs == []
+    with pytest.raises(ValidationError):
+        queue.list_jobs(database, state="done")
+
+
+def test_stats_counts_per_queue_and_oldest_age(database, raw):
+    queue.enqueue(database, JobSpec("echo", queue="mail"))
+    queue.enqueue(database, JobSpec("echo", queue="mail", delay_seconds=600))
+    queue.enqueue(database, JobSpec("noop"))
+    raw.run("UPDATE jobs SET run_at = now() - interval '90 seconds' WHERE queue = 'mail' AND run_at <= now()")
+    worker.drain(database, queues=["default"])
+    stats = queue.stats(database)
+    assert stats["queues"]["mail"]["counts"]["pending"] == 2
+    assert stats["queues"]["default"]["counts"]["succeeded"] == 1
+    assert 89 <= stats["queues"]["mail"]["oldest_pending_age_seconds"] < 120
+    assert stats["totals"]["pending"] == 2
+
+
+def test_prune_deletes_only_old_finished_jobs(database, raw):
+    old, _ = queue.enqueue(database, JobSpec("echo"))
+    recent, _ = queue.enqueue(database, JobSpec("echo"))
+    worker.drain(database)
+    waiting, _ = queue.enqueue(database, JobSpec("echo", delay_seconds=600))
+    raw.run("UPDATE jobs SET finished_at = now() - interval '8 days' WHERE id = CAST(:id AS uuid)", id=old["id"])
+    raw.run("UPDATE jobs SET created_at = now() - interval '9 days' WHERE id = CAST(:id AS uuid)", id=waiting["id"])
+    assert queue.prune(database, 7 * 86400) == 1
+    left = {row[0] for row in raw.run("SELECT id::text FROM jobs")}
+    assert left == {recent["id"], waiting["id"]}

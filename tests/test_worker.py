@@ -1,0 +1,198 @@
+"""The drain: outcomes, retries, timeouts, the time budget, leases and rescue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from jobqueue import JobSpec, db, queue, worker
+from jobqueue.config import Settings
+
+FAST_RETRY = Settings(retry_base_seconds=0.05, retry_max_seconds=0.1, drain_safety_ms=0)
+
+
+def test_success_stores_the_result_and_times(database):
+    job, _ = queue.enqueue(database, JobSpec("echo", {"greeting": "hi"}))
+    report = worker.drain(database)
+    assert (report.processed, report.succeeded, report.stopped) == (1, 1, "idle")
+    done = queue.get(database, job["id"])
+    assert done["state"] == "succeeded" and done["result"] == {"greeting": "hi"}
+    assert done["attempts"] == 1 and done["error"] is None
+    assert done["created_at"] <= done["started_at"] <= done["finished_at"]
+
+
+def test_failures_retry_with_backoff_then_fail_keeping_each_error(database):
+    job, _ = queue.enqueue(database, JobSpec("fail", {"message": "boom"}, max_attempts=3))
+    before = datetime.now(timezone.utc)
+    report = worker.drain(database, settings=Settings(retry_base_seconds=2.0))
+    assert (report.retried, report.failed) == (1, 0)
+    waiting = queue.get(database, job["id"])
+    delay = (datetime.fromisoformat(waiting["run_at"]) - before).total_seconds()
+    assert waiting["state"] == "pending" and 1.0 <= delay <= 2.5  # first retry within seconds
+    deadline = time.monotonic() + 10
+    while queue.get(database, job["id"])["state"] != "failed" and time.monotonic() < deadline:
+        worker.drain(database, settings=FAST_RETRY)
+        time.sleep(0.05)
+    failed = queue.get(database, job["id"])
+    assert failed["state"] == "failed" and failed["attempts"] == 3
+    assert [e["attempt"] for e in failed["errors"]] == [1, 2, 3]
+    assert failed["error"]["type"] == "RuntimeError" and failed["error"]["message"] == "boom"
+    assert "Traceback" in failed["error"]["traceback"]
+
+
+def test_backoff_is_exponential_jittered_and_capped():
+    for attempt in range(1, 12):
+        ceiling = min(60.0, 2.0 * 2 ** (attempt - 1))
+        samples = [worker.backoff(attempt, 2.0, 60.0) for _ in range(200)]
+        assert all(ceiling / 2 <= s <= ceiling for s in samples)
+        assert len(set(samples)) > 100  # jittered, not lockstep
+    assert worker.backoff(10_000, 2.0, 60.0) <= 60.0
+
+
+def test_permanent_error_fails_at_once(database):
+    job, _ = queue.enqueue(database, JobSpec("tests.permanent", max_attempts=5))
+    report = worker.drain(database)
+    assert report.failed == 1 and report.retried == 0
+    failed = queue.get(database, job["id"])
+    assert failed["state"] == "failed" and failed["attempts"] == 1 and failed["error"]["type"] == "Permanent"
+
+
+def test_result_that_is_not_json_fails_without_retry(database):
+    job, _ = queue.enqueue(database, JobSpec("tests.unserialisable"))
+    worker.drain(database)
+    assert queue.get(database, job["id"])["state"] == "failed"
+
+
+def test_unknown_task_at_run_time_is_a_retryable_failure(database, raw):
+    job, _ = queue.enqueue(database, JobSpec("echo"))
+    raw.run("UPDATE jobs SET task = 'gone.from.this.deploy' WHERE id = CAST(:id AS uuid)", id=job["id"])
+    worker.drain(database)
+    after = queue.get(database, job["id"])
+    assert after["state"] == "pending" and after["error"]["type"] == "UnknownTask"
+
+
+def test_timeout_interrupts_the_task(database):
+    job, _ = queue.enqueue(database, JobSpec("sleep", {"seconds": 5}, timeout_seconds=0.3, max_attempts=1))
+    started = time.monotonic()
+    worker.drain(database)
+    assert time.monotonic() - started < 2
+    failed = queue.get(database, job["id"])
+    assert failed["state"] == "failed" and failed["error"]["type"] == "JobTimeout"
+
+
+def test_timeout_cannot_be_swallowed_by_a_broad_except(database):
+    job, _ = queue.enqueue(database, JobSpec("tests.swallow", {"seconds": 3}, timeout_seconds=0.3))
+    worker.drain(database)
+    after = queue.get(database, job["id"])
+    assert after["result"] is None and after["error"]["type"] == "JobTimeout"
+
+
+def test_timeout_is_enforced_off_the_main_thread_too(database):
+    job, _ = queue.enqueue(database, JobSpec("sleep", {"seconds": 5}, timeout_seconds=0.3, max_attempts=1))
+    reports = []
+    thread = threading.Thread(target=lambda: reports.append(worker.drain(database)))
+    started = time.monotonic()
+    thread.start()
+    thread.join(10)
+    assert time.monotonic() - started < 2 and reports[0].failed == 1
+    assert queue.get(database, job["id"])["error"]["type"] == "JobTimeout"
+
+
+def test_budget_stops_claiming_and_gives_back_unstarted_jobs(database, raw):
+    for _ in range(5):
+        queue.enqueue(database, JobSpec("sleep", {"seconds": 1}, timeout_seconds=1.5))
+    started = time.monotonic()
+    report = worker.drain(database, budget_seconds=3.6, settings=Settings(drain_safety_ms=0))
+    elapsed = time.monotonic() - started
+    assert report.stopped == "budget" and elapsed < 3.6
+    assert report.succeeded == 2 and report.released == 3
+    states = dict(raw.run("SELECT state, count(*) FROM jobs GROUP BY state"))
+    assert states == {"succeeded": 2, "pending": 3}
+    # Given-back jobs were never started, so the attempt does not count.
+    assert raw.run("SELECT max(attempts) FROM jobs WHERE state = 'pending'")[0][0] == 0
+
+
+def test_jobs_whose_timeout_exceeds_the_budget_are_not_claimed(database):
+    job, _ = queue.enqueue(database, JobSpec("echo", timeout_seconds=120))
+    report = worker.drain(database, budget_seconds=10, settings=Settings(drain_safety_ms=0))
+    assert report.processed == 0
+    assert queue.get(database, job["id"])["attempts"] == 0
+
+
+def test_max_jobs_and_queue_filters(database):
+    for _ in range(5):
+        queue.enqueue(database, JobSpec("noop", queue="mail"))
+    queue.enqueue(database, JobSpec("noop", queue="other"))
+    report = worker.drain(database, queues=["mail"], max_jobs=3)
+    assert (report.processed, report.stopped) == (3, "max_jobs")
+    report = worker.drain(database, queues=["mail"])
+    assert report.processed == 2
+    assert queue.stats(database)["queues"]["other"]["counts"]["pending"] == 1
+
+
+def test_slow_batches_renew_their_leases(database, db_settings, raw):
+    """Without renewal the third job's lease would lapse while it waits its turn."""
+    for _ in range(3):
+        queue.enqueue(database, JobSpec("sleep", {"seconds": 0.8}, timeout_seconds=1.0))
+    stop = threading.Event()
+    rescued = []
+
+    def rescuer() -> None:
+        own = db.Database(db_settings)
+        while not stop.is_set():
+            rescued.append(queue.rescue(own))
+            time.sleep(0.05)
+        own.close()
+
+    thread = threading.Thread(target=rescuer)
+    thread.start()
+    report = worker.drain(database, settings=Settings(lease_grace_seconds=0.3))
+    stop.set()
+    thread.join()
+    assert report.succeeded == 3
+    assert sum(r["pending"] + r["failed"] for r in rescued) == 0
+    assert raw.run("SELECT max(attempts) FROM jobs")[0][0] == 1
+
+
+def test_a_late_write_from_a_lost_lease_changes_nothing(database, raw):
+    """River #1302: the first attempt's outcome arrives after its job was
+    rescued and re-claimed; it must not overwrite the second attempt."""
+    job, _ = queue.enqueue(database, JobSpec("echo"))
+    first = queue.claim(database, worker="A", limit=10, grace=0, max_timeout=60)
+    raw.run("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
+    assert queue.rescue(database) == {"pending": 1, "failed": 0}
+    second = queue.claim(database, worker="B", limit=10, grace=0, max_timeout=60)
+    assert (first[0][3], second[0][3]) == (1, 2)
+    queue.complete(database, worker="A", ids=[first[0][0]], attempts=[1], results=['"stale"'])
+    queue.fail(database, worker="A", ids=[first[0][0]], attempts=[1], finals=[True], delays=[0], errors=['{"x":1}'])
+    still = queue.get(database, job["id"])
+    assert still["state"] == "running" and still["result"] is None and len(still["errors"]) == 1
+    queue.complete(database, worker="B", ids=[second[0][0]], attempts=[2], results=['"fresh"'])
+    queue.complete(database, worker="A", ids=[first[0][0]], attempts=[1], results=['"stale"'])
+    done = queue.get(database, job["id"])
+    assert done["state"] == "succeeded" and done["result"] == "fresh"
+
+
+def test_rescue_fails_jobs_that_have_no_attempts_left(database, raw):
+    job, _ = queue.enqueue(database, JobSpec("echo", max_attempts=1))
+    queue.claim(database, worker="A", limit=1, grace=0, max_timeout=60)
+    raw.run("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
+    report = worker.drain(database)
+    assert report.rescued == 1
+    lost = queue.get(database, job["id"])
+    assert lost["state"] == "failed" and lost["error"]["type"] == "LeaseExpired"
+
+
+def test_an_idle_drain_returns_at_once(database):
+    started = time.monotonic()
+    report = worker.drain(database, budget_seconds=60)
+    assert report.stopped == "idle" and time.monotonic() - started < 1
+
+
+def test_worker_id_is_set_exactly_while_running(database, raw):
+    queue.enqueue(database, JobSpec("echo"))
+    with pytest.raises(Exception, match="jobs_worker_iff_running"):
+        raw.run("UPDATE jobs SET worker_id = 'x'")
