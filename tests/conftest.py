@@ -116,7 +116,8 @@ def restart_database(server_env: dict[str, str], db_settings: DatabaseSettings):
         else:
             admin = dbmod.connect(db_settings.__class__(**{**db_settings.__dict__, "name": "postgres"}))
             admin.run(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()",
                 name=db_settings.name,
             )
             admin.close()

@@ -90,12 +90,14 @@ WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: fail
 -- Record a batch of failed attempts: each goes back to pending after its
--- backoff (:delays) or, when :final, to failed. The error joins the history.
+-- backoff (:delays) or, when final or out of attempts, to failed. The error
+-- joins the history.
 -- Guarded like complete.
 UPDATE jobs AS j
-SET state = CASE WHEN o.final THEN 'failed' ELSE 'pending' END,
-    run_at = CASE WHEN o.final THEN j.run_at ELSE now() + make_interval(secs => o.delay) END,
-    finished_at = CASE WHEN o.final THEN now() END,
+SET state = CASE WHEN o.final OR j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
+    run_at = CASE WHEN o.final OR j.attempts >= j.max_attempts THEN j.run_at
+                  ELSE now() + make_interval(secs => o.delay) END,
+    finished_at = CASE WHEN o.final OR j.attempts >= j.max_attempts THEN now() END,
     errors = j.errors || jsonb_build_array(o.error),
     lease_expires_at = NULL, worker_id = NULL
 FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:finals AS bool[]),
