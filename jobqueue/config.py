@@ -48,7 +48,7 @@ class Settings:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 3600.0
     retention_days: float = 7.0
-    drain_batch_size: int = 200
+    drain_batch_size: int = 500
     drain_safety_ms: int = 2000
     log_level: str = "INFO"
 
@@ -80,7 +80,7 @@ class Settings:
             retry_base_seconds=_float(env, "JOBQUEUE_RETRY_BASE_SECONDS", 2.0, 0, 86_400),
             retry_max_seconds=_float(env, "JOBQUEUE_RETRY_MAX_SECONDS", 3600.0, 0, 7 * 86_400),
             retention_days=_float(env, "JOBQUEUE_RETENTION_DAYS", 7.0, 0, 3650),
-            drain_batch_size=_int(env, "JOBQUEUE_BATCH_SIZE", 200, 1, 5000),
+            drain_batch_size=_int(env, "JOBQUEUE_BATCH_SIZE", 500, 1, 5000),
             drain_safety_ms=_int(env, "JOBQUEUE_SAFETY_MS", 2000, 0, 600_000),
             log_level=_choice(env, "JOBQUEUE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),
         )

@@ -41,7 +41,7 @@ from .config import Settings
 from .errors import ConfigError, DatabaseUnavailable
 
 LOCAL_DIR = Path(".jobqueue")
-INVOCATION_TIMEOUT = 30.0  # seconds, like the function's Timeout in template.yaml
+INVOCATION_TIMEOUT = 60.0  # seconds: the default Timeout in template.yaml (must exceed the 30 s job timeout)
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation
 SHUTDOWN_GRACE = 10.0
 _HOP_BY_HOP = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})

@@ -86,9 +86,14 @@ class JobSpec:
         if not isinstance(payload, dict):
             raise ValidationError("payload must be a JSON object", field=prefix + "payload")
         try:
-            json.dumps(payload, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(f"payload is not JSON-serialisable: {exc}", field=prefix + "payload") from None
+        if not _json_storable(text):
+            raise ValidationError(
+                "payload must not contain NUL characters or unpaired surrogates (PostgreSQL cannot store them)",
+                field=prefix + "payload",
+            )
         queue = definition.queue if self.queue is None else _text(self.queue, prefix + "queue", 100)
         if not _QUEUE_NAME.fullmatch(queue):
             raise ValidationError(
@@ -121,9 +126,32 @@ def _text(value: Any, name: str, max_length: int) -> str:
         raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be a string", field=name)
     if not 1 <= len(value) <= max_length:
         raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be 1 to {max_length} characters", field=name)
-    if "\x00" in value:
-        raise ValidationError(f"{name.rsplit('.', 1)[-1]} must not contain NUL characters", field=name)
+    if "\x00" in value or not _utf8(value):
+        raise ValidationError(
+            f"{name.rsplit('.', 1)[-1]} must not contain NUL characters or unpaired surrogates", field=name
+        )
     return value
+
+
+# A JSON-escaped NUL (\u0000 preceded by an even number of backslashes).
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _json_storable(text: str) -> bool:
+    """Whether jsonb can store this JSON text: it rejects an escaped NUL."""
+    return not ("\\u0000" in text and _NUL_ESCAPE.search(text)) and _utf8(text)
+
+
+def _utf8(text: str) -> bool:
+    """A lone surrogate cannot be encoded as UTF-8; pg8000 would fail mid-message
+    and leave the connection unusable, so it must never reach the driver."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _int(value: Any, name: str, lo: int, hi: int) -> int:

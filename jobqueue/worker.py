@@ -1,8 +1,9 @@
 """The drain: claim due jobs in batches, run them, record outcomes in batches.
 
 Throughput comes from doing per batch what naive queues do per job: one
-statement claims up to ``batch_size`` jobs, one records their successes, one
-their failures. Correctness comes from the lease: a claimed job belongs to
+statement claims a batch, one records its successes, one its failures. The
+batch is sized to about a quarter second of work, so fast jobs go hundreds
+at a time and slow ones one at a time, leaving the rest to other workers. Correctness comes from the lease: a claimed job belongs to
 this worker until its lease expires, and every write is guarded by the
 attempt it belongs to, so a worker that lost a job cannot overwrite the
 attempt that replaced it.
@@ -38,6 +39,15 @@ FLUSH_INTERVAL = 1.0
 PRUNE_INTERVAL = 300.0
 _last_prune = 0.0
 
+# How much work one claim takes, in seconds of expected run time. Claimed jobs
+# wait their turn in this worker while other workers (other Lambdas) could run
+# them, so batches shrink as jobs get slower: ~500 no-op jobs, ~25 jobs of
+# 10 ms, one job of a second or more.
+BATCH_SECONDS = 0.25
+FIRST_BATCH = 20
+# Mean run time per job, carried across invocations of a warm container.
+_mean_job_seconds: float | None = None
+
 
 @dataclass
 class DrainReport:
@@ -63,6 +73,20 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     """
     ceiling = min(cap, base * (2 ** min(attempt - 1, 62)))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def batch_limit(ceiling: int) -> int:
+    """Claim size for the next batch from the mean job time seen so far."""
+    if _mean_job_seconds is None:
+        return min(FIRST_BATCH, ceiling)
+    return max(1, min(ceiling, int(BATCH_SECONDS / max(_mean_job_seconds, 1e-6))))
+
+
+def _observe(jobs: int, seconds: float) -> None:
+    global _mean_job_seconds
+    if jobs:
+        mean = seconds / jobs
+        _mean_job_seconds = mean if _mean_job_seconds is None else 0.5 * _mean_job_seconds + 0.5 * mean
 
 
 def new_worker_id() -> str:
@@ -119,7 +143,6 @@ def drain(
     db = db or dbmod.default()
     settings = settings or Settings()
     queues = None if queues is None else list(queues)
-    batch = batch_size or settings.drain_batch_size
     grace = settings.lease_grace_seconds
     started = time.monotonic()
     deadline = float("inf") if budget_seconds is None else started + budget_seconds - settings.drain_safety_ms / 1000
@@ -142,13 +165,17 @@ def drain(
                 if fits <= 0:
                     report.stopped = "budget"
                     break
-                limit = batch if max_jobs is None else min(batch, max_jobs - report.processed)
+                limit = batch_size or batch_limit(settings.drain_batch_size)
+                if max_jobs is not None:
+                    limit = min(limit, max_jobs - report.processed)
                 claimed_at = time.monotonic()
                 rows = queue.claim(db, worker=worker, limit=limit, grace=grace, max_timeout=fits, queues=queues)
                 if not rows:
                     report.stopped = "idle"
                     break
                 leases = [claimed_at + row[5] + grace for row in rows]
+                done_before = report.processed
+                batch_started = time.monotonic()
                 for i, (job_id, name, payload, attempt, max_attempts, timeout, _queue) in enumerate(rows):
                     now = time.monotonic()
                     if now + timeout > deadline - RECORD_MARGIN:
@@ -184,6 +211,7 @@ def drain(
                     )
                     if time.monotonic() - outcomes.since > FLUSH_INTERVAL:
                         outcomes.flush(db, worker)
+                _observe(report.processed - done_before, time.monotonic() - batch_started)
                 outcomes.flush(db, worker)
                 if report.stopped == "budget":
                     break

@@ -105,7 +105,7 @@ def test_budget_stops_claiming_and_gives_back_unstarted_jobs(database, raw):
     for _ in range(5):
         queue.enqueue(database, JobSpec("sleep", {"seconds": 1}, timeout_seconds=1.5))
     started = time.monotonic()
-    report = worker.drain(database, budget_seconds=3.6, settings=Settings(drain_safety_ms=0))
+    report = worker.drain(database, budget_seconds=3.6, settings=Settings(drain_safety_ms=0), batch_size=10)
     elapsed = time.monotonic() - started
     assert report.stopped == "budget" and elapsed < 3.6
     assert report.succeeded == 2 and report.released == 3
@@ -149,7 +149,7 @@ def test_slow_batches_renew_their_leases(database, db_settings, raw):
 
     thread = threading.Thread(target=rescuer)
     thread.start()
-    report = worker.drain(database, settings=Settings(lease_grace_seconds=0.3))
+    report = worker.drain(database, settings=Settings(lease_grace_seconds=0.3), batch_size=3)
     stop.set()
     thread.join()
     assert report.succeeded == 3
@@ -196,3 +196,28 @@ def test_worker_id_is_set_exactly_while_running(database, raw):
     queue.enqueue(database, JobSpec("echo"))
     with pytest.raises(Exception, match="jobs_worker_iff_running"):
         raw.run("UPDATE jobs SET worker_id = 'x'")
+
+
+def test_batches_shrink_for_slow_jobs_so_other_workers_share_them(database, db_settings, monkeypatch):
+    monkeypatch.setattr(worker, "_mean_job_seconds", None)
+    worker._observe(500, 0.01)
+    assert worker.batch_limit(500) == 500  # fast jobs: the whole ceiling
+    worker._observe(1, 2.0)
+    worker._observe(1, 2.0)
+    assert worker.batch_limit(500) == 1  # slow jobs: one at a time
+    for _ in range(6):
+        queue.enqueue(database, JobSpec("sleep", {"seconds": 0.3}))
+    reports = []
+
+    def drain() -> None:
+        own = db.Database(db_settings)
+        reports.append(worker.drain(own))
+        own.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.processed for r in reports) == 6
+    assert all(r.processed >= 2 for r in reports)
