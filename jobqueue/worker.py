@@ -3,10 +3,11 @@
 Throughput comes from doing per batch what naive queues do per job: one
 statement claims a batch, one records its successes, one its failures. The
 batch is sized to about a quarter second of work, so fast jobs go hundreds
-at a time and slow ones one at a time, leaving the rest to other workers. Correctness comes from the lease: a claimed job belongs to
-this worker until its lease expires, and every write is guarded by the
-attempt it belongs to, so a worker that lost a job cannot overwrite the
-attempt that replaced it.
+at a time and slow ones one at a time, leaving the rest to other workers.
+
+Correctness comes from the lease: a claimed job belongs to this worker until
+its lease expires, and every write is guarded by the attempt it belongs to,
+so a worker that lost a job cannot overwrite the attempt that replaced it.
 
 During a drain the session commits asynchronously: a completion lost in a
 database crash only means the job runs again after its lease (at-least-once),
