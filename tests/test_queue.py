@@ -229,3 +229,10 @@ def test_prune_deletes_only_old_finished_jobs(database, raw):
     assert queue.prune(database, 7 * 86400) == 1
     left = {row[0] for row in raw.run("SELECT id::text FROM jobs")}
     assert left == {recent["id"], waiting["id"]}
+
+
+def test_uuid7_is_strictly_increasing_within_a_process():
+    from jobqueue.spec import uuid7
+
+    ids = [uuid7() for _ in range(20_000)]  # many share a millisecond
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)

