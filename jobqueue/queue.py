@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import states
@@ -30,8 +31,22 @@ def _job(row: Sequence[Any]) -> Job:
     return job
 
 
-def _new_job(entry: dict[str, Any], run_at: str, created_at: str) -> Job:
-    """A just-inserted job, from what was sent plus what the server set."""
+def _parse_time(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def _format_time(moment: datetime) -> str:
+    return f"{moment.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S.%f}Z"
+
+
+def _new_job(entry: dict[str, Any], created: datetime, created_at: str) -> Job:
+    """A just-inserted job, from what was sent plus the statement's now()."""
+    if entry["run_at"] is not None:
+        run_at = _format_time(datetime.fromisoformat(entry["run_at"]))
+    elif entry["delay_us"]:
+        run_at = _format_time(created + timedelta(microseconds=entry["delay_us"]))
+    else:
+        run_at = created_at
     return {
         "id": entry["id"],
         "queue": entry["queue"],
@@ -94,48 +109,43 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
     if len(specs) > MAX_BATCH:
         raise ValidationError(f"a batch holds at most {MAX_BATCH} jobs", field="jobs")
     checked = [spec.validated(f"jobs[{i}].") for i, spec in enumerate(specs)]
-    ids = [uuid7() for _ in checked]
-    keys = [s.idempotency_key for s in checked]
     batch = [
         {
-            "id": job_id,
+            "id": uuid7(),
             "queue": s.queue,
             "task": s.task,
             "payload": s.payload,
             "priority": s.priority,
             "run_at": None if s.run_at is None else s.run_at.isoformat(),
-            "delay": s.delay_seconds or 0.0,
+            "delay_us": 0 if s.delay_seconds is None else round(s.delay_seconds * 1_000_000),
             "max_attempts": s.max_attempts,
             "timeout": s.timeout_seconds,
             "idempotency_key": s.idempotency_key,
         }
-        for job_id, s in zip(ids, checked, strict=True)
+        for s in checked
     ]
-    rows = run(db, "enqueue_many", batch=json.dumps(batch, separators=(",", ":"), allow_nan=False))
-    batch_by_id = {entry["id"]: entry for entry in batch}
-    by_id = {}
-    for job_id, run_at, created_at in rows:
-        entry = batch_by_id[str(job_id)]
-        by_id[entry["id"]] = _new_job(entry, run_at, created_at)
-    if len(by_id) < len(ids):
-        missing = [i for i, job_id in enumerate(ids) if job_id not in by_id]
-        found = run(
-            db,
-            "find_existing_many",
-            ids=[ids[i] for i in missing],
-            idempotency_keys=[keys[i] for i in missing if keys[i] is not None],
-        )
-        by_key = {}
-        for job in map(_job, found):
-            by_id.setdefault(job["id"], job)
-            if job["idempotency_key"] is not None:
-                by_key[job["idempotency_key"]] = job
-        for i in missing:
-            job = by_id.get(ids[i]) or by_key.get(keys[i] or "")
-            if job is None:
-                raise InvalidTransition("a job of this batch vanished while it was submitted; retry", "unknown")
-            by_id[ids[i]] = job
-    return [by_id[job_id] for job_id in ids]
+    ((now, inserted),) = run(db, "enqueue_many", batch=json.dumps(batch, separators=(",", ":"), allow_nan=False))
+    if inserted == len(batch):
+        created = _parse_time(now)
+        return [_new_job(entry, created, now) for entry in batch]
+    return _existing(db, batch)
+
+
+def _existing(db: Database | Runner, batch: list[dict[str, Any]]) -> list[Job]:
+    """Read back a batch that was not (all) inserted by this call: repeated keys,
+    or a statement re-sent after a lost connection that had in fact committed."""
+    ids = [entry["id"] for entry in batch]
+    keys = [entry["idempotency_key"] for entry in batch if entry["idempotency_key"] is not None]
+    found = [_job(row) for row in run(db, "find_existing_many", ids=ids, idempotency_keys=keys)]
+    by_id = {job["id"]: job for job in found}
+    by_key = {job["idempotency_key"]: job for job in found if job["idempotency_key"] is not None}
+    jobs = []
+    for entry in batch:
+        job = by_id.get(entry["id"]) or by_key.get(entry["idempotency_key"])
+        if job is None:  # its key's job was pruned in between: rare; the caller may retry
+            raise InvalidTransition("a job of this batch vanished while it was submitted; retry", "unknown")
+        jobs.append(job)
+    return jobs
 
 
 def get(db: Database | Runner, job_id: str) -> Job:

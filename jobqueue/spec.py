@@ -11,7 +11,6 @@ import math
 import os
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,6 +43,8 @@ FIELDS = (
 _last_ms = 0
 _sequence = 0
 
+_FIELD_SET = frozenset(FIELDS)
+
 
 def uuid7() -> str:
     """A time-ordered UUID (RFC 9562 v7): new rows land at the right edge of the
@@ -65,7 +66,8 @@ def uuid7() -> str:
     value |= _sequence << 64
     value |= 0b10 << 62
     value |= int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class JobSpec:
         """Build from untrusted JSON-decoded input, naming the first bad field."""
         if not isinstance(data, Mapping):
             raise ValidationError("a job must be a JSON object", field=prefix.rstrip(".") or None)
-        unknown = sorted(set(data) - set(FIELDS))
+        unknown = sorted(set(data) - _FIELD_SET)
         if unknown:
             raise ValidationError(f"unknown field {unknown[0]!r}", field=prefix + str(unknown[0]))
         if "task" not in data or data["task"] is None:
@@ -93,7 +95,13 @@ class JobSpec:
         return cls(**{name: data[name] for name in FIELDS if data.get(name) is not None}).validated(prefix)
 
     def validated(self, prefix: str = "") -> JobSpec:
-        """Check every field and fill the task's defaults; raises ValidationError."""
+        """Check every field and fill the task's defaults; raises ValidationError.
+
+        A spec this returned is marked, so the enqueue that follows a request's
+        validation does not pay for it twice (the API's per-request cost).
+        """
+        if self.__dict__.get("_valid"):
+            return self
         name = _text(self.task, prefix + "task", MAX_TASK_LENGTH)
         try:
             definition = tasks.get(name)
@@ -135,7 +143,9 @@ class JobSpec:
             if self.idempotency_key is None
             else _text(self.idempotency_key, prefix + "idempotency_key", MAX_KEY_LENGTH)
         )
-        return JobSpec(name, payload, queue, priority, run_at, delay, max_attempts, timeout, key)
+        checked = JobSpec(name, payload, queue, priority, run_at, delay, max_attempts, timeout, key)
+        object.__setattr__(checked, "_valid", True)  # frozen: not a field, so eq and repr ignore it
+        return checked
 
 
 def _text(value: Any, name: str, max_length: int) -> str:

@@ -236,3 +236,15 @@ def test_uuid7_is_strictly_increasing_within_a_process():
 
     ids = [uuid7() for _ in range(20_000)]  # many share a millisecond
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_batch_returns_exactly_what_the_database_holds(database):
+    at = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
+    specs = [
+        JobSpec("echo", {"i": 1}),
+        JobSpec("echo", {"i": 2}, delay_seconds=12.3456789),
+        JobSpec("echo", {"i": 3}, run_at=at, priority=4, queue="q", max_attempts=7, timeout_seconds=2.5),
+    ]
+    returned = queue.enqueue_many(database, specs)
+    assert returned == [queue.get(database, job["id"]) for job in returned]
+    assert returned[2]["run_at"] == "2031-05-06T07:08:09.123456Z"

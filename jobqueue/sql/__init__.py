@@ -36,11 +36,12 @@ TIME_COLUMNS = frozenset({"run_at", "created_at", "started_at", "finished_at"})
 # Times leave the database as ISO 8601 UTC text: what the API returns anyway,
 # and far cheaper than parsing timestamps in Python for every row.
 def _iso(column: str) -> str:
-    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS {column}"""
+    alias = column.rstrip("()")
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS {alias}"""
 
 
 _SELECT_LIST = ", ".join(_iso(c) if c in TIME_COLUMNS else c for c in JOB_COLUMNS)
-_TIME_REF = re.compile(r"\{time:(\w+)\}")
+_TIME_REF = re.compile(r"\{time:(\w+(?:\(\))?)\}")
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 

@@ -15,19 +15,23 @@ RETURNING {job_columns};
 -- name: enqueue_many
 -- Insert a batch in one statement (all or nothing). The batch arrives as one
 -- JSON array, which the server parses far faster than the driver escapes
--- arrays. Rows that repeat an id or idempotency key are skipped; the caller
--- reads those with find_existing_many. Only what the server decided comes back;
--- the rest of each job is what the caller sent.
-INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
-                  timeout_seconds, idempotency_key)
-SELECT b.id, b.queue, b.task, b.payload, b.priority,
-       COALESCE(b.run_at, now()) + make_interval(secs => b.delay),
-       b.max_attempts, b.timeout, b.idempotency_key
-FROM json_to_recordset(CAST(:batch AS json))
-     AS b(id uuid, queue text, task text, payload jsonb, priority smallint, run_at timestamptz,
-          delay float8, max_attempts int, timeout float8, idempotency_key text)
-ON CONFLICT DO NOTHING
-RETURNING id, {time:run_at}, {time:created_at};
+-- arrays. Rows that repeat an id or idempotency key are skipped. One row comes
+-- back: the statement's now() (every job's created_at) and how many were
+-- inserted; the rest of each job is what the caller sent, and when fewer were
+-- inserted than sent the caller reads the others with find_existing_many.
+WITH inserted AS (
+    INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
+                      timeout_seconds, idempotency_key)
+    SELECT b.id, b.queue, b.task, b.payload, b.priority,
+           COALESCE(b.run_at, now()) + b.delay_us * interval '1 microsecond',
+           b.max_attempts, b.timeout, b.idempotency_key
+    FROM json_to_recordset(CAST(:batch AS json))
+         AS b(id uuid, queue text, task text, payload jsonb, priority smallint, run_at timestamptz,
+              delay_us bigint, max_attempts int, timeout float8, idempotency_key text)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT {time:now()}, (SELECT count(*) FROM inserted);
 
 -- name: find_existing
 -- The job a repeated submit refers to: by idempotency key when it has one, else by id.

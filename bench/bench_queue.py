@@ -1,0 +1,539 @@
+"""Benchmark jobqueue against two baselines measured in the same run.
+
+What it answers: how many no-op jobs per second does jobqueue enqueue (one
+by one and in batches) and drain (1 and 4 worker processes) on a given
+PostgreSQL, next to
+
+* raw SQL: the very claim / complete / enqueue statements jobqueue runs
+  (from jobqueue/sql/queries.sql), issued by a bare pg8000 loop. The gap
+  between jobqueue and this row is what jobqueue's Python layer costs.
+* PgQueuer 1.6 (bench/pgqueuer_baseline.py, run with the .bench-venv
+  interpreter): the reference the project's targets are set against.
+
+Runs are interleaved (jobqueue, raw, PgQueuer, jobqueue, raw, ...) so that
+a slow minute on the machine hits every system alike, and medians are
+reported. Every drain starts with N pending jobs in a freshly truncated
+and ANALYZEd table, starts its workers and connects them first, then
+releases them together and stops the clock when no job is left pending or
+running (polled every 20 ms), exactly as the PgQueuer baseline does.
+
+jobqueue's tables live in their own database (default jobqueue_bench,
+created when missing); the bench drops and re-migrates them at start and
+truncates them between measurements, so it never touches real data.
+
+Setup and usage (from the repository root):
+    bash bench/setup_env.sh              # PgQueuer's venv, once
+    .venv/bin/python bench/bench_queue.py --jobs 20000 --runs 3
+    .venv/bin/python bench/bench_queue.py --only baselines
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.synchronize import Event as MpEvent
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import common  # noqa: E402 - after the path fix-up, like the package imports below
+
+BENCH_VENV_PYTHON = ROOT / ".bench-venv" / "bin" / "python"
+PGQUEUER_SCRIPT = ROOT / "bench" / "pgqueuer_baseline.py"
+POLL_SECONDS = 0.02
+UNFINISHED = "SELECT NOT EXISTS (SELECT 1 FROM jobs WHERE state IN ('pending', 'running'))"
+SUCCEEDED = "SELECT count(*) FROM jobs WHERE state = 'succeeded'"
+# What jobqueue stores for a "noop" job with no options (the task's defaults),
+# so the raw baseline inserts exactly the rows jobqueue would.
+NOOP_ROW: dict[str, Any] = {
+    "queue": "default",
+    "task": "noop",
+    "priority": 0,
+    "run_at": None,
+    "delay": 0.0,
+    "max_attempts": 3,
+    "timeout": 30.0,
+    "idempotency_key": None,
+}
+METRICS = ("enqueue_single", "enqueue_batch", "drain_1", "drain_4")
+
+
+# --------------------------------------------------------------------------
+# Shared plumbing
+
+
+def _new_id() -> str:
+    """A job id made as jobqueue makes it (UUIDv7), so index locality matches."""
+    from jobqueue.spec import uuid7
+
+    return uuid7()
+
+
+def _reset(conn: Any) -> None:
+    conn.run("TRUNCATE jobs")
+
+
+def _prepare_schema(conn: Any) -> None:
+    """Drop and re-create jobqueue's tables in the bench database.
+
+    Re-creating (not only migrating) keeps the bench honest while migration
+    files are still edited in place before a release.
+    """
+    from jobqueue.migrate import migrate
+
+    conn.run("DROP TABLE IF EXISTS jobs, jobqueue_migrations")
+    migrate(conn)
+
+
+def _drain(
+    conn: Any,
+    target: Callable[..., None],
+    target_args: tuple[Any, ...],
+    procs: int,
+    jobs: int,
+    label: str,
+) -> float:
+    """Run `procs` worker processes until no job is unfinished; return seconds.
+
+    Workers connect and signal ready before the clock starts; the parent's
+    own connection `conn` polls. Start-up and shut-down are not counted.
+    """
+    ctx = mp.get_context("spawn")
+    ready = ctx.Queue()
+    go, stop = ctx.Event(), ctx.Event()
+    children = [ctx.Process(target=target, args=(*target_args, ready, go, stop), daemon=True) for _ in range(procs)]
+    for p in children:
+        p.start()
+    timeout = max(120.0, jobs / 100)
+    try:
+        for _ in children:
+            ready.get(timeout=60)
+        t0 = time.perf_counter()
+        go.set()
+        next_report = t0 + 1.0
+        while True:
+            time.sleep(POLL_SECONDS)
+            if conn.run(UNFINISHED)[0][0]:
+                elapsed = time.perf_counter() - t0
+                break
+            now = time.perf_counter()
+            if now >= next_report:
+                common.progress(f"{label}: {conn.run(SUCCEEDED)[0][0]}/{jobs} done")
+                next_report = now + 1.0
+            if now - t0 > timeout:
+                raise TimeoutError(f"{label}: jobs still unfinished after {timeout:.0f}s")
+            if not all(p.is_alive() for p in children):
+                raise RuntimeError(f"{label}: a worker process died")
+    finally:
+        stop.set()
+        go.set()
+        for p in children:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+    done = conn.run(SUCCEEDED)[0][0]
+    if done != jobs:
+        raise RuntimeError(f"{label}: {done} of {jobs} jobs succeeded")
+    return elapsed
+
+
+def _timed_rate(jobs: int, fn: Callable[[], None]) -> float:
+    with common.timer() as t:
+        fn()
+    return common.rate(jobs, t[0])
+
+
+# --------------------------------------------------------------------------
+# jobqueue ("ours")
+
+
+def _ours_env(cfg: common.DbConfig, job_logs: bool) -> dict[str, str]:
+    env = cfg.env()
+    if not job_logs:
+        # One JSON line per job on stderr is right for Lambda, noise here;
+        # PgQueuer logs its per-job lines at DEBUG, off by default.
+        env["JOBQUEUE_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+def _ours_worker(env: dict[str, str], ready: Any, go: MpEvent, stop: MpEvent) -> None:
+    """Child process: worker.drain in a loop, as a warm Lambda container would."""
+    os.environ.update(env)
+    from jobqueue import db as dbmod
+    from jobqueue import tasks, worker
+    from jobqueue.config import Settings
+
+    tasks.load_modules([])
+    settings = Settings.from_env()
+    database = dbmod.Database(settings.db)
+    database.execute("SELECT 1")  # connect before the clock starts
+    ready.put(os.getpid())
+    go.wait()
+    while True:
+        report = worker.drain(database, settings=settings)
+        if report.processed == 0 and stop.wait(0.005):
+            break
+    database.close()
+
+
+class Ours:
+    """jobqueue through its public functions: queue.enqueue(_many), worker.drain."""
+
+    name = "ours"
+
+    def __init__(self, cfg: common.DbConfig, args: argparse.Namespace) -> None:
+        from jobqueue import db as dbmod
+        from jobqueue import log, tasks
+        from jobqueue.config import Settings
+
+        log.set_level("INFO" if args.job_logs else "WARNING")
+        tasks.load_modules([])
+        self.cfg, self.args = cfg, args
+        env = {**os.environ, **_ours_env(cfg, args.job_logs)}
+        self.database = dbmod.Database(Settings.from_env(env).db)
+
+    def enqueue_single(self, conn: Any, n: int) -> float:
+        from jobqueue import queue
+        from jobqueue.spec import JobSpec
+
+        def go() -> None:
+            for _ in range(n):
+                queue.enqueue(self.database, JobSpec(task="noop", payload={}))
+
+        return _timed_rate(n, go)
+
+    def enqueue_batch(self, conn: Any, n: int) -> float:
+        from jobqueue import queue
+        from jobqueue.spec import JobSpec
+
+        batch = self.args.enqueue_batch
+
+        def go() -> None:
+            for start in range(0, n, batch):
+                k = min(batch, n - start)
+                queue.enqueue_many(self.database, [JobSpec(task="noop", payload={}) for _ in range(k)])
+
+        return _timed_rate(n, go)
+
+    def drain(self, conn: Any, n: int, procs: int) -> float:
+        env = _ours_env(self.cfg, self.args.job_logs)
+        return _drain(conn, _ours_worker, (env,), procs, n, f"ours drain_{procs}")
+
+    def close(self) -> None:
+        self.database.close()
+
+
+# --------------------------------------------------------------------------
+# raw SQL: jobqueue's statements, no jobqueue Python around them
+
+
+def _raw_worker(cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: MpEvent, stop: MpEvent) -> None:
+    """Child process: claim a batch, complete it, repeat. Nothing else.
+
+    Same session setting as worker.drain (asynchronous commit), so the gap
+    to jobqueue is its Python, not a different durability.
+    """
+    from jobqueue import sql
+
+    conn = common.connect(cfg)
+    claim = conn.prepare(sql.query("claim"))
+    complete = conn.prepare(sql.query("complete"))
+    conn.run("SET synchronous_commit TO off")
+    worker = f"raw/{os.getpid()}"
+    ready.put(os.getpid())
+    go.wait()
+    while True:
+        rows = claim.run(worker=worker, limit=batch, grace=grace, max_timeout=1e9)
+        if not rows:
+            if stop.wait(0.005):
+                break
+            continue
+        complete.run(
+            worker=worker,
+            ids=[r[0] for r in rows],
+            attempts=[r[3] for r in rows],
+            results=[None] * len(rows),
+        )
+    conn.close()
+
+
+class Raw:
+    """The same statements jobqueue runs, from a bare pg8000 loop."""
+
+    name = "raw"
+
+    def __init__(self, cfg: common.DbConfig, args: argparse.Namespace) -> None:
+        from jobqueue import sql
+
+        self.cfg, self.args = cfg, args
+        self.conn = common.connect(cfg)
+        self.enqueue_one = self.conn.prepare(sql.query("enqueue"))
+        self.enqueue_many = self.conn.prepare(sql.query("enqueue_many"))
+
+    def enqueue_single(self, conn: Any, n: int) -> float:
+        def go() -> None:
+            for _ in range(n):
+                self.enqueue_one.run(id=_new_id(), payload="{}", **NOOP_ROW)
+
+        return _timed_rate(n, go)
+
+    def enqueue_batch(self, conn: Any, n: int) -> float:
+        batch = self.args.enqueue_batch
+
+        def go() -> None:
+            for start in range(0, n, batch):
+                k = min(batch, n - start)
+                rows = [{"id": _new_id(), "payload": {}, **NOOP_ROW} for _ in range(k)]
+                self.enqueue_many.run(batch=json.dumps(rows, separators=(",", ":")))
+
+        return _timed_rate(n, go)
+
+    def drain(self, conn: Any, n: int, procs: int) -> float:
+        target_args = (self.cfg, self.args.raw_batch, 10.0)
+        return _drain(conn, _raw_worker, target_args, procs, n, f"raw drain_{procs}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _measure_system(system: Ours | Raw, conn: Any, args: argparse.Namespace, out: dict[str, list[float]]) -> None:
+    """One round for jobqueue or raw SQL: single and batch enqueue, drains."""
+    n = args.jobs
+    _reset(conn)
+    if args.single_jobs:
+        out["enqueue_single"].append(system.enqueue_single(conn, args.single_jobs))
+        common.progress(f"{system.name}: enqueue one by one {out['enqueue_single'][-1]:,.0f}/s")
+    for procs, metric in ((1, "drain_1"), (args.workers, "drain_4")):
+        _reset(conn)
+        out["enqueue_batch"].append(system.enqueue_batch(conn, n))
+        common.progress(f"{system.name}: enqueue batches {out['enqueue_batch'][-1]:,.0f}/s")
+        conn.run("ANALYZE jobs")
+        out[metric].append(common.rate(n, system.drain(conn, n, procs)))
+        common.progress(f"{system.name}: {metric} {out[metric][-1]:,.0f}/s")
+    _reset(conn)
+
+
+# --------------------------------------------------------------------------
+# PgQueuer, in its own venv
+
+
+def _run_pgqueuer(admin: common.DbConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """Run pgqueuer_baseline.py once (all shapes) and parse its JSON."""
+    if not BENCH_VENV_PYTHON.exists():
+        raise SystemExit("PgQueuer's venv is missing: run `bash bench/setup_env.sh`, or pass --skip-pgqueuer")
+    cmd = [
+        str(BENCH_VENV_PYTHON),
+        str(PGQUEUER_SCRIPT),
+        "--jobs",
+        str(args.jobs),
+        "--runs",
+        "1",
+        "--enqueue-batch",
+        str(args.enqueue_batch),
+        "--workers",
+        str(args.workers),
+        *shlex.split(args.pgqueuer_args),
+    ]
+    env = {**os.environ, **admin.env()}  # password by environment, not argv
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, env=env, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def _record_pgqueuer(result: dict[str, Any], out: dict[str, dict[str, list[float]]]) -> None:
+    profiles = [("pgqueuer", result)]
+    if result.get("default"):
+        profiles.append(("pgqueuer_default", result["default"]))
+    for name, figures in profiles:
+        dest = out.setdefault(name, {})
+        if name == "pgqueuer":
+            dest.setdefault("enqueue_batch", []).append(result["enqueue_batch_jps"])
+        for shape in ("drain_1", "drain_4_inproc", "drain_4_procs"):
+            if figures.get(f"{shape}_jps") is not None:
+                dest.setdefault(shape, []).append(figures[f"{shape}_jps"])
+
+
+# --------------------------------------------------------------------------
+# Report
+
+
+def _medians(samples: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float | None]]:
+    med = {system: {m: common.median(v) for m, v in metrics.items()} for system, metrics in samples.items()}
+    for system in ("pgqueuer", "pgqueuer_default"):
+        if system in med:
+            shapes = [med[system].get(s) for s in ("drain_4_inproc", "drain_4_procs")]
+            shapes = [v for v in shapes if v is not None]
+            med[system]["drain_4"] = max(shapes) if shapes else None
+    return med
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def report(
+    samples: dict[str, dict[str, list[float]]],
+    args: argparse.Namespace,
+    pgq_settings: dict[str, Any] | None,
+    reproduce: str,
+) -> dict[str, Any]:
+    """Print the table, the target ratios and the reproduce command; return medians."""
+    med = _medians(samples)
+    tuned_bs = (pgq_settings or {}).get("batch_size", {}).get("tuned")
+    labels = {
+        "ours": "jobqueue",
+        "raw": "raw SQL (same statements)",
+        "pgqueuer": f"PgQueuer tuned (batch_size={tuned_bs})",
+        "pgqueuer_default": "PgQueuer default (batch_size=10)",
+    }
+    rows = [(labels[s], [med[s].get(m) for m in METRICS]) for s in labels if s in med]
+    ours, pgq, pgq_def = med.get("ours", {}), med.get("pgqueuer", {}), med.get("pgqueuer_default", {})
+    raw = med.get("raw", {})
+    w = f"drain {args.workers} workers"
+    ratios: list[tuple[str, float | None, float | None]] = [
+        ("drain 1 worker, jobqueue / PgQueuer tuned", _ratio(ours.get("drain_1"), pgq.get("drain_1")), 1.5),
+        (f"{w}, jobqueue / best PgQueuer tuned shape", _ratio(ours.get("drain_4"), pgq.get("drain_4")), 2.5),
+        ("batch enqueue, jobqueue / PgQueuer", _ratio(ours.get("enqueue_batch"), pgq.get("enqueue_batch")), 1.0),
+        ("drain 1 worker, jobqueue / PgQueuer default", _ratio(ours.get("drain_1"), pgq_def.get("drain_1")), None),
+        (f"{w}, jobqueue / best PgQueuer default shape", _ratio(ours.get("drain_4"), pgq_def.get("drain_4")), None),
+        ("drain 1 worker, jobqueue / raw SQL", _ratio(ours.get("drain_1"), raw.get("drain_1")), None),
+        (f"{w}, jobqueue / raw SQL", _ratio(ours.get("drain_4"), raw.get("drain_4")), None),
+    ]
+    ratios = [r for r in ratios if r[1] is not None]
+    print()
+    common.print_table(
+        f"no-op jobs/s, median of {args.runs} interleaved runs, {args.jobs} jobs per measurement",
+        ["enq 1-by-1", f"enq x{args.enqueue_batch}", "drain 1w", f"drain {args.workers}w"],
+        rows,
+        ratios,
+    )
+    for system in ("pgqueuer", "pgqueuer_default"):
+        if system in med:
+            inproc, procs = med[system].get("drain_4_inproc"), med[system].get("drain_4_procs")
+            better = "in-process" if (inproc or 0) >= (procs or 0) else "processes"
+            print(
+                f"{labels[system]}, {args.workers} workers: {common.fmt_rate(inproc)}/s as QueueManagers in "
+                f"one process, {common.fmt_rate(procs)}/s as processes; better: {better}"
+            )
+    if "pgqueuer" in med and ("ours" in med or "raw" in med):
+        print(
+            "note: jobqueue's drain commits asynchronously (synchronous_commit off during a drain), and so "
+            "does the raw SQL loop; PgQueuer runs with the server's setting unless --pgqueuer-args says otherwise."
+        )
+    print(f"reproduce: {reproduce}")
+    return med
+
+
+# --------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line flags; DB connection flags default from DB_* env."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--jobs", type=int, default=20000, help="jobs per measurement (default %(default)s)")
+    p.add_argument("--runs", type=int, default=3, help="interleaved rounds; medians reported (default %(default)s)")
+    p.add_argument(
+        "--only",
+        choices=("all", "ours", "raw", "pgqueuer", "baselines"),
+        default="all",
+        help="which systems to measure (baselines = raw + pgqueuer)",
+    )
+    p.add_argument("--skip-pgqueuer", action="store_true", help="do not run the PgQueuer baseline")
+    p.add_argument("--workers", type=int, default=4, help="worker processes in the multi-worker drain")
+    p.add_argument(
+        "--single-jobs",
+        type=int,
+        default=None,
+        help="jobs for the one-by-one enqueue (default: --jobs; 0 skips it)",
+    )
+    p.add_argument("--enqueue-batch", type=int, default=1000, help="jobs per batch enqueue call (jobqueue max 1000)")
+    p.add_argument("--raw-batch", type=int, default=500, help="claim size of the raw SQL loop (jobqueue's ceiling)")
+    p.add_argument("--job-logs", action="store_true", help="keep jobqueue's per-job INFO log lines")
+    p.add_argument(
+        "--pgqueuer-args",
+        default="",
+        help="extra flags for pgqueuer_baseline.py, e.g. '--synchronous-commit off --skip-default'",
+    )
+    p.add_argument("--database", default="jobqueue_bench", help="database for jobqueue's tables")
+    p.add_argument("--json", type=Path, default=None, help="also write all samples and medians to this file")
+    common.add_db_args(p)
+    args = p.parse_args(argv)
+    if args.single_jobs is None:
+        args.single_jobs = args.jobs
+    if args.enqueue_batch > 1000:
+        p.error("--enqueue-batch: jobqueue takes at most 1000 jobs per batch")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the interleaved rounds and print the comparison."""
+    args = parse_args(argv)
+    reproduce = common.reproduce_command()
+    wanted = {
+        "all": {"ours", "raw", "pgqueuer"},
+        "ours": {"ours"},
+        "raw": {"raw"},
+        "pgqueuer": {"pgqueuer"},
+        "baselines": {"raw", "pgqueuer"},
+    }[args.only]
+    if args.skip_pgqueuer:
+        wanted.discard("pgqueuer")
+    admin = common.db_from_args(args)
+    systems: list[Ours | Raw] = []
+    conn = None
+    if wanted & {"ours", "raw"}:
+        cfg = common.ensure_database(admin, args.database)
+        conn = common.connect(cfg)
+        _prepare_schema(conn)
+        if "ours" in wanted:
+            systems.append(Ours(cfg, args))
+        if "raw" in wanted:
+            systems.append(Raw(cfg, args))
+    samples: dict[str, dict[str, list[float]]] = {s.name: {m: [] for m in METRICS} for s in systems}
+    pgq_settings: dict[str, Any] | None = None
+    try:
+        for run_no in range(1, args.runs + 1):
+            common.warn_if_busy()
+            common.progress(f"round {run_no}/{args.runs}")
+            for system in systems:
+                _measure_system(system, conn, args, samples[system.name])
+            if "pgqueuer" in wanted:
+                common.progress("pgqueuer baseline")
+                result = _run_pgqueuer(admin, args)
+                pgq_settings = result.get("settings")
+                _record_pgqueuer(result, samples)
+    finally:
+        for system in systems:
+            system.close()
+        if conn is not None:
+            conn.close()
+    med = report(samples, args, pgq_settings, reproduce)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"medians": med, "samples": samples, "pgqueuer_settings": pgq_settings, "args": _jsonable(args)},
+                indent=1,
+            )
+        )
+    return 0
+
+
+def _jsonable(args: argparse.Namespace) -> dict[str, Any]:
+    out = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    out.pop("db_password", None)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Shared helpers for the benchmark scripts in this folder.
+
+Kept to the standard library plus pg8000 so that it imports both in the
+project venv (bench_queue.py) and in the bench-only venv
+(pgqueuer_baseline.py), which runs as a separate interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+_T0 = time.perf_counter()
+
+
+@dataclasses.dataclass(frozen=True)
+class DbConfig:
+    """Where the benchmark's PostgreSQL lives.
+
+    Read from the same DB_* variables the package uses, so one environment
+    drives the package, its tests and the benchmarks alike.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    name: str = "test"
+    user: str = "postgres"
+    password: str | None = None
+
+    @classmethod
+    def from_env(cls) -> DbConfig:
+        """Build from DB_HOST / DB_PORT / DB_NAME / DB_USER / DB_PASSWORD."""
+        env = os.environ
+        return cls(
+            host=env.get("DB_HOST", cls.host),
+            port=int(env.get("DB_PORT", str(cls.port))),
+            name=env.get("DB_NAME", cls.name),
+            user=env.get("DB_USER", cls.user),
+            password=env.get("DB_PASSWORD") or None,
+        )
+
+    def with_database(self, name: str) -> DbConfig:
+        """Same server and credentials, another database."""
+        return dataclasses.replace(self, name=name)
+
+    def env(self) -> dict[str, str]:
+        """This config as DB_* variables, to hand to a subprocess."""
+        out = {
+            "DB_HOST": self.host,
+            "DB_PORT": str(self.port),
+            "DB_NAME": self.name,
+            "DB_USER": self.user,
+        }
+        if self.password:
+            out["DB_PASSWORD"] = self.password
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (password omitted) for JSON output and child processes."""
+        return {"host": self.host, "port": self.port, "name": self.name, "user": self.user}
+
+
+def add_db_args(parser: argparse.ArgumentParser) -> None:
+    """Add --db-* flags whose defaults come from the environment."""
+    base = DbConfig.from_env()
+    group = parser.add_argument_group("database (defaults from DB_* env)")
+    group.add_argument("--db-host", default=base.host)
+    group.add_argument("--db-port", type=int, default=base.port)
+    group.add_argument(
+        "--db-name",
+        default=base.name,
+        help="existing database to connect to for CREATE DATABASE (default %(default)s)",
+    )
+    group.add_argument("--db-user", default=base.user)
+    group.add_argument("--db-password", default=base.password)
+
+
+def db_from_args(args: argparse.Namespace) -> DbConfig:
+    """The DbConfig selected by add_db_args' flags."""
+    return DbConfig(
+        host=args.db_host,
+        port=args.db_port,
+        name=args.db_name,
+        user=args.db_user,
+        password=args.db_password or None,
+    )
+
+
+def connect(cfg: DbConfig) -> Any:
+    """Open a pg8000.native connection (autocommit), with TCP_NODELAY.
+
+    NODELAY as jobqueue.db sets it: without it a large Bind can stall ~40 ms
+    on delayed ACKs, which would make a baseline look slow for no good reason.
+    """
+    import pg8000.native
+
+    conn = pg8000.native.Connection(
+        cfg.user,
+        host=cfg.host,
+        port=cfg.port,
+        database=cfg.name,
+        password=cfg.password,
+        application_name="jobqueue-bench",
+    )
+    sock = getattr(conn, "_usock", None)
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
+def ensure_database(cfg: DbConfig, name: str) -> DbConfig:
+    """Create database `name` on cfg's server if missing; return its config.
+
+    Benchmarks truncate their tables freely, so they only ever run in a
+    database of their own, never in the one holding real data.
+    """
+    conn = connect(cfg)
+    try:
+        exists = conn.run("SELECT 1 FROM pg_database WHERE datname = :n", n=name)
+        if not exists:
+            progress(f"creating database {name}")
+            conn.run(f"CREATE DATABASE {conn_ident(name)}")
+    finally:
+        conn.close()
+    return cfg.with_database(name)
+
+
+def conn_ident(name: str) -> str:
+    """Quote an SQL identifier (CREATE DATABASE cannot take a parameter)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat; None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def warn_if_busy(sample_seconds: float = 0.5) -> None:
+    """Say so on stderr when other work is using the CPUs right now.
+
+    Call it while the benchmark itself is idle (between rounds): on a 2-core
+    machine a concurrent test run halves the figures, and it is better to
+    know than to chase a regression that is only a busy neighbour. Samples
+    /proc/stat rather than the load average, which still remembers the
+    benchmark's own previous round.
+    """
+    before = _cpu_times()
+    if before is None:
+        return
+    time.sleep(sample_seconds)
+    after = _cpu_times()
+    if after is None or after[1] == before[1]:
+        return
+    busy = (after[0] - before[0]) / (after[1] - before[1])
+    if busy > 0.25:
+        progress(f"warning: other processes keep the CPUs {busy:.0%} busy; figures will be noisy")
+
+
+def progress(msg: str) -> None:
+    """One timestamped status line on stderr, so long runs visibly advance.
+
+    stdout stays reserved for results (JSON or the final table).
+    """
+    print(f"[bench {time.perf_counter() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def timer() -> Iterator[list[float]]:
+    """Measure wall time of a block: `with timer() as t: ...; t[0]` is seconds."""
+    box = [0.0]
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box[0] = time.perf_counter() - start
+
+
+def rate(count: int, seconds: float) -> float:
+    """Items per second, guarding against a zero-length interval."""
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def median(values: Sequence[float]) -> float | None:
+    """Median of the runs that produced a value; None when none did.
+
+    Medians, not means: one run disturbed by autovacuum or a checkpoint
+    should not move the headline figure.
+    """
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_rate(value: float | None) -> str:
+    """Human figure for a jobs/s value (blank when not measured)."""
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def reproduce_command(argv: Sequence[str] | None = None) -> str:
+    """The shell command that reruns this script with the same arguments.
+
+    The interpreter is shown relative to the working directory when it lives
+    under it (e.g. .venv/bin/python), so the line can be pasted as is.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    keys = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER")
+    env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in keys if k in os.environ)
+    python = sys.executable or "python"
+    cwd = os.getcwd() + os.sep
+    python = python[len(cwd) :] if python.startswith(cwd) else os.path.basename(python)
+    cmd = " ".join(shlex.quote(a) for a in [python, *argv])
+    return f"{env} {cmd}".strip()
+
+
+def print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[float | None]]],
+    ratios: Sequence[tuple[str, float | None, float | None]] = (),
+    reproduce: str | None = None,
+) -> None:
+    """Print a results table (jobs/s), target ratios and the reproduce command.
+
+    rows: (label, one value per column). ratios: (label, value, target);
+    a ratio is marked ok when value >= target; a None target is informative.
+    """
+    width = max([len(r[0]) for r in rows] + [8])
+    colw = max([len(c) for c in columns] + [10])
+    print(title)
+    print("  " + " " * width + "".join(f"  {c:>{colw}}" for c in columns))
+    for label, values in rows:
+        cells = "".join(f"  {fmt_rate(v):>{colw}}" for v in values)
+        print(f"  {label:<{width}}{cells}")
+    if ratios:
+        print("ratios")
+        for label, value, target in ratios:
+            goal = "" if target is None else f" (target >= {target:g})"
+            if value is None:
+                print(f"  {label}: not measured{goal}")
+            elif target is None:
+                print(f"  {label}: {value:.2f}")
+            else:
+                verdict = "ok" if value >= target else "BELOW TARGET"
+                print(f"  {label}: {value:.2f}{goal} {verdict}")
+    if reproduce:
+        print(f"reproduce: {reproduce}")
