@@ -65,6 +65,8 @@ NOOP_ROW: dict[str, Any] = {
     "timeout": 30.0,
     "idempotency_key": None,
 }
+# The batch statement takes its delay in whole microseconds.
+BATCH_ROW = {**{k: v for k, v in NOOP_ROW.items() if k != "delay"}, "delay_us": 0}
 METRICS = ("enqueue_single", "enqueue_batch", "drain_1", "drain_4")
 
 
@@ -294,7 +296,7 @@ class Raw:
         def go() -> None:
             for start in range(0, n, batch):
                 k = min(batch, n - start)
-                rows = [{"id": _new_id(), "payload": {}, **NOOP_ROW} for _ in range(k)]
+                rows = [{"id": _new_id(), "payload": {}, **BATCH_ROW} for _ in range(k)]
                 self.enqueue_many.run(batch=json.dumps(rows, separators=(",", ":")))
 
         return _timed_rate(n, go)

@@ -42,7 +42,7 @@ def is_disconnect(exc: BaseException) -> bool:
     return False
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def sqlstate(exc: BaseException) -> str | None:
     if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
         return exc.args[0].get("C")
     return None
@@ -91,7 +91,7 @@ def connect(settings: DatabaseSettings, *, refresh_secret: bool = False) -> pg80
     except (TimeoutError, InterfaceError, OSError) as exc:
         raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {host}:{port}: {_reason(exc)}") from None
     except DatabaseError as exc:
-        if _sqlstate(exc) in _AUTH_FAILED:
+        if sqlstate(exc) in _AUTH_FAILED:
             raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} refused the credentials for user {user!r}") from exc
         raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} refused the connection: {_reason(exc)}") from None
     _no_delay(conn)

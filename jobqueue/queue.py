@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pg8000.exceptions import DatabaseError
+
 from . import states
-from .db import Database, Runner, run
+from .db import Database, Runner, run, sqlstate
 from .errors import InvalidTransition, JobNotFound, ValidationError
 from .spec import JobSpec, uuid7
 from .sql import JOB_COLUMNS
@@ -124,7 +126,16 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
         }
         for s in checked
     ]
-    ((now, inserted),) = run(db, "enqueue_many", batch=json.dumps(batch, separators=(",", ":"), allow_nan=False))
+    text = json.dumps(batch, separators=(",", ":"), allow_nan=False)
+    keyed = any(entry["idempotency_key"] is not None for entry in batch)
+    try:
+        ((now, inserted),) = run(db, "enqueue_many_keyed" if keyed else "enqueue_many", batch=text)
+    except DatabaseError as exc:
+        # Only a re-sent statement (the first one committed, then the connection
+        # dropped before its answer) can repeat these fresh ids.
+        if keyed or sqlstate(exc) != "23505":
+            raise
+        return _existing(db, batch)
     if inserted == len(batch):
         created = _parse_time(now)
         return [_new_job(entry, created, now) for entry in batch]

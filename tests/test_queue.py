@@ -248,3 +248,14 @@ def test_batch_returns_exactly_what_the_database_holds(database):
     returned = queue.enqueue_many(database, specs)
     assert returned == [queue.get(database, job["id"]) for job in returned]
     assert returned[2]["run_at"] == "2031-05-06T07:08:09.123456Z"
+
+
+def test_a_resent_batch_returns_the_jobs_it_already_made(database, raw, monkeypatch):
+    """After a lost connection the batch statement is sent again; if the first
+    one had committed, its ids now exist: the answer is those jobs, not an error."""
+    first = queue.enqueue_many(database, [JobSpec("echo", {"i": i}) for i in range(3)])
+    again = iter([job["id"] for job in first])
+    monkeypatch.setattr(queue, "uuid7", lambda: next(again))
+    second = queue.enqueue_many(database, [JobSpec("echo", {"i": i}) for i in range(3)])
+    assert second == first
+    assert count(raw) == 3

@@ -15,10 +15,27 @@ RETURNING {job_columns};
 -- name: enqueue_many
 -- Insert a batch in one statement (all or nothing). The batch arrives as one
 -- JSON array, which the server parses far faster than the driver escapes
--- arrays. Rows that repeat an id or idempotency key are skipped. One row comes
--- back: the statement's now() (every job's created_at) and how many were
--- inserted; the rest of each job is what the caller sent, and when fewer were
--- inserted than sent the caller reads the others with find_existing_many.
+-- arrays. One row comes back, the statement's now() (every job's created_at)
+-- and the count; the rest of each job is what the caller sent. No ON CONFLICT:
+-- the ids are new, and a plain insert costs the server less than a
+-- speculative one.
+WITH inserted AS (
+    INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
+                      timeout_seconds, idempotency_key)
+    SELECT b.id, b.queue, b.task, b.payload, b.priority,
+           COALESCE(b.run_at, now()) + b.delay_us * interval '1 microsecond',
+           b.max_attempts, b.timeout, b.idempotency_key
+    FROM json_to_recordset(CAST(:batch AS json))
+         AS b(id uuid, queue text, task text, payload jsonb, priority smallint, run_at timestamptz,
+              delay_us bigint, max_attempts int, timeout float8, idempotency_key text)
+    RETURNING 1
+)
+SELECT {time:now()}, (SELECT count(*) FROM inserted);
+
+-- name: enqueue_many_keyed
+-- As enqueue_many, for a batch that carries idempotency keys: rows that repeat
+-- a key (or an id) are skipped, and when fewer were inserted than sent the
+-- caller reads the others with find_existing_many.
 WITH inserted AS (
     INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
                       timeout_seconds, idempotency_key)
