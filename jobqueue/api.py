@@ -1,0 +1,246 @@
+"""The actions a client can ask for, in plain Python, returning the response bodies.
+
+The HTTP routes, direct invocations, schedules and SQS all come through here,
+so every way in validates the same way and answers with the same bodies. Input
+is untrusted and already JSON-decoded; output is JSON-ready. Nothing here knows
+of events or status codes, and nothing here writes SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from . import log
+from . import queue as store
+from .config import Settings
+from .db import Database, Runner
+from .errors import DatabaseUnavailable, ValidationError
+from .spec import JobSpec
+
+Body = dict[str, Any]
+MAX_FILTER_LENGTH = 200
+MAX_DRAIN_JOBS = 1_000_000
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+class SchemaNotReady(DatabaseUnavailable):
+    """The database answers but its schema is missing or behind (run the migrate action)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.public_message = message
+
+
+def _object(data: Any, what: str = "the request body") -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"{what} must be a JSON object", field="body")
+    return data
+
+
+def _only(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(str(key) for key in data if key not in allowed)
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0][:100]!r}", field=unknown[0][:100])
+
+
+def submit(db: Database | Runner, data: Any, *, idempotency_key: str | None = None) -> tuple[Body, bool]:
+    """Submit one job; returns (body, created). ``idempotency_key`` is the
+    Idempotency-Key header, which must agree with a key in the body."""
+    data = _object(data)
+    if idempotency_key is not None:
+        own = data.get("idempotency_key")
+        if own is not None and own != idempotency_key:
+            raise ValidationError(
+                "the Idempotency-Key header and the body's idempotency_key differ", field="idempotency_key"
+            )
+        data = {**data, "idempotency_key": idempotency_key}
+    job, created = store.enqueue(db, JobSpec.from_dict(data))
+    return {"status": "ok", "job": job}, created
+
+
+def submit_batch(db: Database | Runner, data: Any) -> Body:
+    """Submit many jobs, all or nothing: one bad job rejects the batch, naming it."""
+    data = _object(data)
+    _only(data, frozenset({"jobs"}))
+    jobs = data.get("jobs")
+    if not isinstance(jobs, list):
+        raise ValidationError("jobs must be a JSON array of jobs", field="jobs")
+    if len(jobs) > store.MAX_BATCH:
+        raise ValidationError(f"a batch holds at most {store.MAX_BATCH} jobs, got {len(jobs)}", field="jobs")
+    specs = [JobSpec.from_dict(job, prefix=f"jobs[{i}].") for i, job in enumerate(jobs)]
+    return {"status": "ok", "jobs": store.enqueue_many(db, specs)}
+
+
+def status(db: Database | Runner, job_id: Any) -> Body:
+    return {"status": "ok", "job": store.get(db, _job_id(job_id))}
+
+
+def cancel(db: Database | Runner, job_id: Any) -> Body:
+    return {"status": "ok", "job": store.cancel(db, _job_id(job_id))}
+
+
+def retry(db: Database | Runner, job_id: Any) -> Body:
+    return {"status": "ok", "job": store.retry(db, _job_id(job_id))}
+
+
+def _job_id(job_id: Any) -> str:
+    if not isinstance(job_id, str) or not job_id:
+        raise ValidationError("job_id must be a job's id (a UUID)", field="job_id")
+    return job_id
+
+
+def list_jobs(
+    db: Database | Runner,
+    *,
+    state: str | None = None,
+    queue: str | None = None,
+    task: str | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Body:
+    """A page of jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next."""
+    if queue is not None and not (isinstance(queue, str) and _QUEUE_NAME.fullmatch(queue)):
+        raise ValidationError("queue must be a queue name (letters, digits and _ . : -)", field="queue")
+    if task is not None:
+        _filter_text(task, "task")
+    if state is not None:
+        _filter_text(state, "state")
+    if cursor is not None:
+        _filter_text(cursor, "cursor")
+    page = store.list_jobs(db, state=state, queue=queue, task=task, cursor=cursor, limit=50 if limit is None else limit)
+    return {"status": "ok", "jobs": page.jobs, "next_cursor": page.next_cursor}
+
+
+def _filter_text(value: Any, name: str) -> None:
+    """Filters reach the database as parameters, so they only need to be text it can take."""
+    if not isinstance(value, str) or len(value) > MAX_FILTER_LENGTH or "\x00" in value:
+        raise ValidationError(f"{name} must be text of at most {MAX_FILTER_LENGTH} characters", field=name)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"{name} must be valid Unicode text", field=name) from None
+
+
+_PROCESS_FIELDS = frozenset({"queues", "max_jobs"})
+
+
+def process(
+    db: Database,
+    options: Any = None,
+    *,
+    budget_seconds: float | None,
+    settings: Settings | None = None,
+) -> Body:
+    """Drain due jobs within the budget; ``options`` may narrow it to queues or a count."""
+    options = {} if options is None else _object(options, "the process options")
+    _only(options, _PROCESS_FIELDS)
+    queues = options.get("queues")
+    if queues is not None:
+        if not isinstance(queues, list) or not queues or len(queues) > 100:
+            raise ValidationError("queues must be a list of 1 to 100 queue names", field="queues")
+        for i, name in enumerate(queues):
+            if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
+                raise ValidationError(
+                    "queues must hold queue names (letters, digits and _ . : -)", field=f"queues[{i}]"
+                )
+    max_jobs = options.get("max_jobs")
+    if max_jobs is not None and (
+        isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or not 1 <= max_jobs <= MAX_DRAIN_JOBS
+    ):
+        raise ValidationError(f"max_jobs must be a whole number between 1 and {MAX_DRAIN_JOBS}", field="max_jobs")
+    from . import worker  # only drains need it; cold starts of the HTTP path skip it
+
+    report = worker.drain(db, budget_seconds=budget_seconds, queues=queues, max_jobs=max_jobs, settings=settings)
+    return {"status": "ok", "drain": report.as_dict()}
+
+
+def stats(db: Database | Runner) -> Body:
+    return {"status": "ok", "stats": store.stats(db)}
+
+
+@cache
+def _latest_version() -> int:
+    from .migrate import latest_version
+
+    return latest_version()
+
+
+def health(db: Database | Runner) -> Body:
+    """Ok only when the database answers and its schema is the one this code expects."""
+    from pg8000.exceptions import DatabaseError
+
+    try:
+        version = store.schema_version(db)
+    except DatabaseError:  # the migrations table does not exist yet
+        raise SchemaNotReady("the database has no jobqueue schema; run the migrate action") from None
+    expected = _latest_version()
+    if version is None or version < expected:
+        raise SchemaNotReady(f"the database schema is at version {version}, this code needs {expected}; run migrate")
+    return {"status": "ok", "database": "ok", "schema_version": version}
+
+
+def migrate(db: Database | Runner) -> Body:
+    """Apply pending migrations (how a database inside a VPC gets its schema)."""
+    from .migrate import migrate as apply
+
+    applied = apply(db)
+    return {"status": "ok", "applied": applied, "schema_version": store.schema_version(db)}
+
+
+class Ingested:
+    """What became of an SQS batch: how many jobs it holds now, and which messages failed."""
+
+    __slots__ = ("enqueued", "failed")
+
+    def __init__(self) -> None:
+        self.enqueued = 0
+        self.failed: list[str] = []
+
+
+def ingest(db: Database | Runner, messages: Sequence[tuple[str, Any]]) -> Ingested:
+    """Enqueue queued submissions (message id, decoded body), each at most once.
+
+    A body's own idempotency_key wins: it says which submissions the producer
+    considers the same job, even across messages. Without one the message id
+    is the key, so a redelivered message finds its job instead of adding one.
+    A bad message fails alone; the rest go in one statement per thousand.
+    """
+    result = Ingested()
+    good: list[tuple[str, JobSpec]] = []
+    for message_id, data in messages:
+        try:
+            data = _object(data, "a message body")
+            if data.get("idempotency_key") is None:
+                data = {**data, "idempotency_key": f"sqs:{message_id}"}
+            good.append((message_id, JobSpec.from_dict(data)))
+        except ValidationError as exc:
+            _rejected(result, message_id, exc)
+    for start in range(0, len(good), store.MAX_BATCH):
+        chunk = good[start : start + store.MAX_BATCH]
+        try:
+            store.enqueue_many(db, [spec for _, spec in chunk])
+            result.enqueued += len(chunk)
+        except DatabaseUnavailable as exc:  # the rest would fail the same way: leave them to SQS
+            log.error("sqs_database_unavailable", error=str(exc), messages=len(good) - start)
+            result.failed.extend(message_id for message_id, _ in good[start:])
+            break
+        except Exception:  # noqa: BLE001 - find the one message the batch statement choked on
+            for message_id, spec in chunk:
+                try:
+                    store.enqueue(db, spec)
+                    result.enqueued += 1
+                except ValidationError as exc:
+                    _rejected(result, message_id, exc)
+                except Exception as exc:  # noqa: BLE001 - reported, so SQS redelivers it
+                    log.error("sqs_enqueue_failed", message_id=message_id, error=f"{type(exc).__name__}: {exc}"[:500])
+                    result.failed.append(message_id)
+    return result
+
+
+def _rejected(result: Ingested, message_id: str, exc: ValidationError) -> None:
+    log.warning("sqs_rejected", message_id=message_id, error=exc.message[:500], field=exc.field)
+    result.failed.append(message_id)

@@ -1,0 +1,127 @@
+"""GET /openapi.json: the document matches the route table both ways, and real
+responses validate against its schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from jobqueue import http
+from jobqueue.openapi import document
+
+from .apigw import AUTH, call, settings_env_fixture, v1, v2  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("database", "settings_env")
+
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+def operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    }
+
+
+def test_every_route_is_documented_and_every_documented_route_exists() -> None:
+    documented = operations(document())
+    routes = {(route.method, route.path): route for route in http.ROUTES}
+    assert set(documented) == set(routes)
+    for key, route in routes.items():
+        operation = documented[key]
+        assert operation["operationId"] == route.name
+        # Public exactly where the handler skips auth.
+        assert (operation.get("security") == []) == (not route.auth), key
+        body = operation.get("requestBody")
+        assert (body is not None) == (route.body != "none"), key
+        if body is not None:
+            assert body["required"] == (route.body == "required"), key
+        for name in (p["name"] for p in operation.get("parameters", []) if p["in"] == "path"):
+            assert "{" + name + "}" in route.path
+
+
+def test_every_reference_resolves_and_every_error_uses_the_error_shape() -> None:
+    doc = document()
+    schemas = doc["components"]["schemas"]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref is not None:
+                assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(doc)
+    for (method, path), operation in operations(doc).items():
+        for code, response in operation["responses"].items():
+            if code.startswith(("4", "5")):
+                assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        if operation.get("security") != []:
+            assert "401" in operation["responses"], (method, path)
+    assert doc["openapi"].startswith("3.")
+    for schema in schemas.values():
+        Draft202012Validator.check_schema(schema)
+
+
+def test_openapi_route_serves_the_document_with_its_server() -> None:
+    status, headers, body = call(v2("GET", "/openapi.json", headers=AUTH, stage="prod"))
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert body["paths"] == document()["paths"]
+    assert body["servers"] == [{"url": "https://id.execute-api.us-east-1.amazonaws.com/prod"}]
+    _, _, body = call(v1("GET", "/openapi.json", headers=AUTH, stage="prod"))
+    assert body["servers"] == [{"url": "https://id.execute-api.us-east-1.amazonaws.com/prod"}]
+    _, _, body = call(v2("GET", "/openapi.json", headers=AUTH))
+    assert body["servers"] == [{"url": "https://id.execute-api.us-east-1.amazonaws.com"}]
+    assert call(v2("GET", "/openapi.json"))[0] == 401
+
+
+def _validator(name: str) -> Draft202012Validator:
+    doc = document()
+    registry = Registry().with_resource("urn:jobqueue-openapi", DRAFT202012.create_resource(doc))
+    schema = {"$ref": f"urn:jobqueue-openapi#/components/schemas/{name}"}
+    return Draft202012Validator(schema, registry=registry)
+
+
+def _schema_for(method: str, path: str, code: int) -> str:
+    operation = operations(document())[(method, path)]
+    ref = operation["responses"][str(code)]["content"]["application/json"]["schema"]["$ref"]
+    return ref.rsplit("/", 1)[1]
+
+
+def test_real_responses_match_the_documented_schemas(raw: Any) -> None:
+    checked = set()
+
+    def check(method: str, template: str, event: dict[str, Any]) -> dict[str, Any]:
+        status, _, body = call(event)
+        _validator(_schema_for(method, template, status)).validate(body)
+        checked.add((method, template, status))
+        return body
+
+    job = check("POST", "/jobs", v2("POST", "/jobs", {"task": "echo", "payload": {"a": 1}}, AUTH))["job"]
+    check("POST", "/jobs", v1("POST", "/jobs", {"task": "echo", "priority": "x"}, AUTH))
+    check("POST", "/jobs", v2("POST", "/jobs", "{", AUTH))
+    check("POST", "/jobs/batch", v2("POST", "/jobs/batch", {"jobs": [{"task": "noop"}, {"task": "fail"}]}, AUTH))
+    check("GET", "/jobs", v2("GET", "/jobs", headers=AUTH, query={"limit": "1"}))
+    check("GET", "/jobs/{id}", v2("GET", f"/jobs/{job['id']}", headers=AUTH))
+    check("GET", "/jobs/{id}", v2("GET", "/jobs/01890000-0000-7000-8000-000000000000", headers=AUTH))
+    check("POST", "/jobs/{id}/cancel", v2("POST", f"/jobs/{job['id']}/cancel", headers=AUTH))
+    check("POST", "/jobs/{id}/cancel", v2("POST", f"/jobs/{job['id']}/cancel", headers=AUTH))
+    check("POST", "/process", v2("POST", "/process", {"max_jobs": 10}, AUTH))
+    failed = raw.run("SELECT id FROM jobs WHERE task = 'fail'")[0][0]
+    raw.run("UPDATE jobs SET state = 'failed' WHERE id = :id", id=failed)
+    retried = check("POST", "/jobs/{id}/retry", v2("POST", f"/jobs/{failed}/retry", headers=AUTH))["job"]
+    assert retried["error"]["type"] == "RuntimeError"  # the failed attempt's error, in the documented shape
+    check("GET", "/stats", v2("GET", "/stats", headers=AUTH))
+    check("GET", "/health", v2("GET", "/health"))
+    check("GET", "/stats", v2("GET", "/stats"))
+    assert len(checked) == 14
