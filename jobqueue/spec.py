@@ -118,7 +118,7 @@ class JobSpec:
             text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError, RecursionError) as exc:
             raise ValidationError(f"payload is not JSON-serialisable: {exc}", field=prefix + "payload") from None
-        if not _json_storable(text):
+        if not json_storable(text):
             raise ValidationError(
                 "payload must not contain NUL characters or unpaired surrogates (PostgreSQL cannot store them)",
                 field=prefix + "payload",
@@ -168,7 +168,7 @@ def _text(value: Any, name: str, max_length: int) -> str:
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _json_storable(text: str) -> bool:
+def json_storable(text: str) -> bool:
     """Whether jsonb can store this JSON text: it rejects an escaped NUL."""
     return not ("\\u0000" in text and _NUL_ESCAPE.search(text)) and _utf8(text)
 

@@ -32,6 +32,7 @@ from . import db as dbmod
 from . import log, queue, tasks
 from .config import Settings
 from .errors import JobTimeout, Permanent, UnknownTask
+from .spec import json_storable
 
 # Seconds kept back after the last job so its outcome can be written in time.
 RECORD_MARGIN = 0.5
@@ -142,7 +143,7 @@ def drain(
     time); it never claims a job whose timeout does not fit in what is left.
     """
     db = db or dbmod.default()
-    settings = settings or Settings()
+    settings = settings or Settings.from_env()
     queues = None if queues is None else list(queues)
     grace = settings.lease_grace_seconds
     started = time.monotonic()
@@ -241,39 +242,20 @@ def _run_one(
     logging_jobs: bool,
 ) -> None:
     t0 = time.perf_counter()
-    final = False
     try:
-        func = tasks.get(name).func
-        result = call(func, payload, timeout)
-        result_json = None if result is None else json.dumps(result, separators=(",", ":"), allow_nan=False)
+        result = call(tasks.get(name).func, payload, timeout)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         final = attempt >= max_attempts or isinstance(exc, Permanent)
-        if isinstance(exc, TypeError | ValueError) and "JSON" in str(exc):
-            final = True  # a result that cannot be stored will not become storable
-        delay = 0.0 if final else backoff(attempt, settings.retry_base_seconds, settings.retry_max_seconds)
-        outcomes.bad_ids.append(job_id)
-        outcomes.bad_attempts.append(attempt)
-        outcomes.bad_finals.append(final)
-        outcomes.bad_delays.append(delay)
-        outcomes.bad_errors.append(json.dumps(_error_entry(exc, attempt), default=str))
-        report.processed += 1
-        if final:
-            report.failed += 1
-        else:
-            report.retried += 1
-        log.emit(
-            "ERROR" if final else "WARNING",
-            "job",
-            job_id=str(job_id),
-            task=name,
-            attempt=attempt,
-            outcome="failed" if final else "retry",
-            error=f"{type(exc).__name__}: {exc}"[:500],
-            retry_in=None if final else round(delay, 3),
-            duration_ms=round((time.perf_counter() - t0) * 1000, 3),
-        )
+        _failed(settings, outcomes, report, job_id, name, attempt, exc, final, t0)
+        return
+    result_json = None if result is None else _result_json(result)
+    if result is not None and result_json is None:
+        # The same code would return the same value: retrying cannot help, and
+        # the whole batch's write must not fail on one job's result.
+        exc = TypeError(f"the task's result ({type(result).__name__}) is not storable JSON")
+        _failed(settings, outcomes, report, job_id, name, attempt, exc, True, t0)
         return
     outcomes.ok_ids.append(job_id)
     outcomes.ok_attempts.append(attempt)
@@ -291,6 +273,56 @@ def _run_one(
         )
 
 
+def _result_json(result: Any) -> str | None:
+    """The result as JSON that jsonb accepts, or None when there is no such JSON."""
+    try:
+        text = json.dumps(result, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return text if json_storable(text) else None
+
+
+def _failed(
+    settings: Settings,
+    outcomes: _Outcomes,
+    report: DrainReport,
+    job_id: Any,
+    name: str,
+    attempt: int,
+    exc: BaseException,
+    final: bool,
+    t0: float,
+) -> None:
+    delay = 0.0 if final else backoff(attempt, settings.retry_base_seconds, settings.retry_max_seconds)
+    outcomes.bad_ids.append(job_id)
+    outcomes.bad_attempts.append(attempt)
+    outcomes.bad_finals.append(final)
+    outcomes.bad_delays.append(delay)
+    outcomes.bad_errors.append(json.dumps(_error_entry(exc, attempt), default=str))
+    report.processed += 1
+    if final:
+        report.failed += 1
+    else:
+        report.retried += 1
+    log.emit(
+        "ERROR" if final else "WARNING",
+        "job",
+        job_id=str(job_id),
+        task=name,
+        attempt=attempt,
+        outcome="failed" if final else "retry",
+        error=_clean(f"{type(exc).__name__}: {exc}")[:500],
+        retry_in=None if final else round(delay, 3),
+        duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+    )
+
+
+def _clean(text: str) -> str:
+    """Text jsonb can store: no NUL, no lone surrogates (an error message may hold either)."""
+    text = text.replace("\x00", "\ufffd")
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
     if isinstance(exc, JobTimeout):
         kind, message = "JobTimeout", "job exceeded its timeout"
@@ -302,8 +334,8 @@ def _error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
         "attempt": attempt,
         "at": datetime.now(timezone.utc).isoformat(),
         "type": kind,
-        "message": message[:2000],
-        "traceback": "".join(traceback.format_exception(exc))[-4000:],
+        "message": _clean(message[:2000]),
+        "traceback": _clean("".join(traceback.format_exception(exc))[-4000:]),
     }
 
 

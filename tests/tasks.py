@@ -55,3 +55,14 @@ def swallow(seconds: float = 5.0, **_: Any) -> str:
     except Exception:  # noqa: BLE001 - the point of this task
         return "swallowed"
     return "finished"
+
+
+@task(name="tests.nul_result")
+def nul_result(**_: object) -> str:
+    """A result jsonb cannot store: it must fail this job alone, not its batch."""
+    return "a\x00b"
+
+
+@task(name="tests.nul_error")
+def nul_error(**_: object) -> None:
+    raise RuntimeError("bad \x00 byte and a lone \ud800 surrogate")

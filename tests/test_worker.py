@@ -221,3 +221,14 @@ def test_batches_shrink_for_slow_jobs_so_other_workers_share_them(database, db_s
         t.join()
     assert sum(r.processed for r in reports) == 6
     assert all(r.processed >= 2 for r in reports)
+
+
+def test_unstorable_results_and_errors_fail_one_job_not_the_batch(database):
+    bad, _ = queue.enqueue(database, JobSpec("tests.nul_result"))
+    noisy, _ = queue.enqueue(database, JobSpec("tests.nul_error", max_attempts=1))
+    good, _ = queue.enqueue(database, JobSpec("echo", {"ok": True}))
+    report = worker.drain(database, batch_size=10)
+    assert (report.succeeded, report.failed) == (1, 2)
+    assert queue.get(database, good["id"])["result"] == {"ok": True}
+    assert queue.get(database, bad["id"])["error"]["type"] == "TypeError"
+    assert "bad \ufffd byte" in queue.get(database, noisy["id"])["error"]["message"]
