@@ -18,7 +18,7 @@ from pg8000.exceptions import DatabaseError
 from . import states
 from .db import Database, Runner, run, sqlstate
 from .errors import InvalidTransition, JobNotFound, ValidationError
-from .spec import JobSpec, uuid7
+from .spec import JobSpec, check_payload_json, json_storable, uuid7
 from .sql import JOB_COLUMNS
 
 Job = dict[str, Any]
@@ -110,7 +110,7 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
         return []
     if len(specs) > MAX_BATCH:
         raise ValidationError(f"a batch holds at most {MAX_BATCH} jobs", field="jobs")
-    checked = [spec.validated(f"jobs[{i}].") for i, spec in enumerate(specs)]
+    checked = [spec.validated(f"jobs[{i}].", check_payload=False) for i, spec in enumerate(specs)]
     batch = [
         {
             "id": uuid7(),
@@ -126,7 +126,7 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
         }
         for s in checked
     ]
-    text = json.dumps(batch, separators=(",", ":"), allow_nan=False)
+    text = _batch_json(batch)
     keyed = any(entry["idempotency_key"] is not None for entry in batch)
     try:
         ((now, inserted),) = run(db, "enqueue_many_keyed" if keyed else "enqueue_many", batch=text)
@@ -140,6 +140,20 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
         created = _parse_time(now)
         return [_new_job(entry, created, now) for entry in batch]
     return _existing(db, batch)
+
+
+def _batch_json(batch: list[dict[str, Any]]) -> str:
+    """The batch as one JSON text, payloads checked once for the whole batch;
+    only when that fails are they checked one by one, to name the bad one."""
+    try:
+        text = json.dumps(batch, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = None
+    if text is None or not json_storable(text):
+        for i, entry in enumerate(batch):
+            check_payload_json(entry["payload"], f"jobs[{i}].payload")
+        raise ValidationError("the batch cannot be stored as JSON", field="jobs")  # unreachable in practice
+    return text
 
 
 def _existing(db: Database | Runner, batch: list[dict[str, Any]]) -> list[Job]:

@@ -98,11 +98,13 @@ class JobSpec:
             raise ValidationError("task is required", field=prefix + "task")
         return cls(**{name: data[name] for name in FIELDS if data.get(name) is not None}).validated(prefix)
 
-    def validated(self, prefix: str = "") -> JobSpec:
+    def validated(self, prefix: str = "", *, check_payload: bool = True) -> JobSpec:
         """Check every field and fill the task's defaults; raises ValidationError.
 
         A spec this returned is marked, so the enqueue that follows a request's
         validation does not pay for it twice (the API's per-request cost).
+        ``check_payload=False`` leaves the payload's JSON check to a caller that
+        serialises a whole batch once and checks that instead.
         """
         if self.__dict__.get("_valid"):
             return self
@@ -114,15 +116,9 @@ class JobSpec:
         payload = {} if self.payload is None else self.payload
         if not isinstance(payload, dict):
             raise ValidationError("payload must be a JSON object", field=prefix + "payload")
-        try:
-            text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise ValidationError(f"payload is not JSON-serialisable: {exc}", field=prefix + "payload") from None
-        if not json_storable(text):
-            raise ValidationError(
-                "payload must not contain NUL characters or unpaired surrogates (PostgreSQL cannot store them)",
-                field=prefix + "payload",
-            )
+        if check_payload:
+            check_payload_json(payload, prefix + "payload")
+
         queue = definition.queue if self.queue is None else _text(self.queue, prefix + "queue", 100)
         if not _QUEUE_NAME.fullmatch(queue):
             raise ValidationError(
@@ -166,6 +162,19 @@ def _text(value: Any, name: str, max_length: int) -> str:
 
 # A JSON-escaped NUL (\u0000 preceded by an even number of backslashes).
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def check_payload_json(payload: Any, field: str) -> None:
+    """Raise ValidationError naming ``field`` unless jsonb can store the payload."""
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(f"payload is not JSON-serialisable: {exc}", field=field) from None
+    if not json_storable(text):
+        raise ValidationError(
+            "payload must not contain NUL characters or unpaired surrogates (PostgreSQL cannot store them)",
+            field=field,
+        )
 
 
 def json_storable(text: str) -> bool:

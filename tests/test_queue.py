@@ -259,3 +259,12 @@ def test_a_resent_batch_returns_the_jobs_it_already_made(database, raw, monkeypa
     second = queue.enqueue_many(database, [JobSpec("echo", {"i": i}) for i in range(3)])
     assert second == first
     assert count(raw) == 3
+
+
+@pytest.mark.parametrize("bad", [{"x": "nul \x00"}, {"x": "lone \ud800"}, {"x": float("inf")}, {"x": object()}])
+def test_a_batch_names_the_job_whose_payload_cannot_be_stored(database, raw, bad):
+    specs = [JobSpec("echo", {"ok": 1}), JobSpec("echo", bad), JobSpec("echo")]
+    with pytest.raises(ValidationError) as err:
+        queue.enqueue_many(database, specs)
+    assert err.value.field == "jobs[1].payload"
+    assert count(raw) == 0
