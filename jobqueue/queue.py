@@ -279,7 +279,7 @@ def claim(
     max_timeout: float,
     queues: Iterable[str] | None = None,
 ) -> list[list[Any]]:
-    """Lease up to ``limit`` due jobs; rows are [id, task, payload, attempt, max_attempts, timeout, queue]."""
+    """Lease up to ``limit`` due jobs; rows are [id, task, payload, attempt, max_attempts, timeout]."""
     if queues is None:
         return run(db, "claim", worker=worker, limit=limit, grace=grace, max_timeout=max_timeout)
     return run(
@@ -287,10 +287,27 @@ def claim(
     )
 
 
+def _records(worker: str, ids: list[Any], attempts: list[int], **columns: list[str]) -> str:
+    """One attempt per record, as the JSON array the outcome statements read.
+
+    Written by hand rather than by json.dumps: the values are ids, integers
+    and JSON texts already made (results, errors), and this runs per job.
+    """
+    who = json.dumps(worker)
+    names = list(columns)
+    parts = []
+    for row in zip(ids, attempts, *columns.values(), strict=True):
+        extra = "".join(f',"{name}":{value}' for name, value in zip(names, row[2:], strict=True))
+        parts.append(f'{{"id":"{row[0]}","attempt":{int(row[1])},"worker":{who}{extra}}}')
+    return "[" + ",".join(parts) + "]"
+
+
 def complete(
     db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int], results: list[str | None]
 ) -> None:
-    run(db, "complete", worker=worker, ids=ids, attempts=attempts, results=results)
+    """Record successes; ``results`` are JSON texts (None for no result)."""
+    results_json = ["null" if r is None else r for r in results]
+    run(db, "complete", batch=_records(worker, ids, attempts, result=results_json))
 
 
 def fail(
@@ -303,15 +320,24 @@ def fail(
     delays: list[float],
     errors: list[str],
 ) -> None:
-    run(db, "fail", worker=worker, ids=ids, attempts=attempts, finals=finals, delays=delays, errors=errors)
+    """Record failed attempts; ``errors`` are JSON texts."""
+    batch = _records(
+        worker,
+        ids,
+        attempts,
+        final=["true" if f else "false" for f in finals],
+        delay=[repr(float(d)) for d in delays],
+        error=errors,
+    )
+    run(db, "fail", batch=batch)
 
 
 def release(db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int]) -> None:
-    run(db, "release", worker=worker, ids=ids, attempts=attempts)
+    run(db, "release", batch=_records(worker, ids, attempts))
 
 
 def renew_leases(db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int], grace: float) -> None:
-    run(db, "renew_leases", worker=worker, ids=ids, attempts=attempts, grace=grace)
+    run(db, "renew_leases", batch=_records(worker, ids, attempts), grace=grace)
 
 
 def _uuid(value: str, *, field: str = "id") -> str:

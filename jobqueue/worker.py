@@ -178,7 +178,7 @@ def drain(
                 leases = [claimed_at + row[5] + grace for row in rows]
                 done_before = report.processed
                 batch_started = time.monotonic()
-                for i, (job_id, name, payload, attempt, max_attempts, timeout, _queue) in enumerate(rows):
+                for i, (job_id, name, payload, attempt, max_attempts, timeout) in enumerate(rows):
                     now = time.monotonic()
                     if now + timeout > deadline - RECORD_MARGIN:
                         rest = rows[i:]

@@ -76,7 +76,7 @@ UPDATE jobs AS j
 SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
     lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
 FROM next WHERE j.id = next.id
-RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds, j.queue;
+RETURNING CAST(j.id AS text), j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds;
 
 -- name: claim_in_queues
 -- As claim, limited to the named queues (a schedule that drains only some).
@@ -92,7 +92,7 @@ UPDATE jobs AS j
 SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
     lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
 FROM next WHERE j.id = next.id
-RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds, j.queue;
+RETURNING CAST(j.id AS text), j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds;
 
 -- name: complete
 -- Record a batch of successes. The guard (same worker, same attempt) makes a
@@ -101,17 +101,16 @@ RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds
 -- "still running". The worker comes in as a column of the batch, not a
 -- constant, so the planner cannot mistake "worker_id = constant" for a
 -- selective filter and scan the table; it looks each id up by primary key.
+-- Batches arrive as one JSON array of records, like enqueue_many's.
 UPDATE jobs AS j
 SET state = 'succeeded', result = o.result, finished_at = now(),
     lease_expires_at = NULL, worker_id = NULL
-FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:results AS jsonb[]),
-            array_fill(CAST(:worker AS text), ARRAY[cardinality(CAST(:ids AS uuid[]))]))
-     AS o(id, attempt, result, worker)
+FROM json_to_recordset(CAST(:batch AS json)) AS o(id uuid, attempt int, worker text, result jsonb)
 WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: fail
 -- Record a batch of failed attempts: each goes back to pending after its
--- backoff (:delays) or, when final or out of attempts, to failed. The error
+-- backoff (its delay) or, when final or out of attempts, to failed. The error
 -- joins the history.
 -- Guarded like complete.
 UPDATE jobs AS j
@@ -121,10 +120,8 @@ SET state = CASE WHEN o.final OR j.attempts >= j.max_attempts THEN 'failed' ELSE
     finished_at = CASE WHEN o.final OR j.attempts >= j.max_attempts THEN now() END,
     errors = j.errors || jsonb_build_array(o.error),
     lease_expires_at = NULL, worker_id = NULL
-FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:finals AS bool[]),
-            CAST(:delays AS float8[]), CAST(:errors AS jsonb[]),
-            array_fill(CAST(:worker AS text), ARRAY[cardinality(CAST(:ids AS uuid[]))]))
-     AS o(id, attempt, final, delay, error, worker)
+FROM json_to_recordset(CAST(:batch AS json))
+     AS o(id uuid, attempt int, worker text, final bool, delay float8, error jsonb)
 WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: release
@@ -133,9 +130,7 @@ WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 UPDATE jobs AS j
 SET state = 'pending', attempts = j.attempts - 1, started_at = NULL,
     lease_expires_at = NULL, worker_id = NULL
-FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
-            array_fill(CAST(:worker AS text), ARRAY[cardinality(CAST(:ids AS uuid[]))]))
-     AS o(id, attempt, worker)
+FROM json_to_recordset(CAST(:batch AS json)) AS o(id uuid, attempt int, worker text)
 WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: renew_leases
@@ -143,9 +138,7 @@ WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 -- so a slow batch does not look lost while it is being worked through.
 UPDATE jobs AS j
 SET lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
-FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
-            array_fill(CAST(:worker AS text), ARRAY[cardinality(CAST(:ids AS uuid[]))]))
-     AS o(id, attempt, worker)
+FROM json_to_recordset(CAST(:batch AS json)) AS o(id uuid, attempt int, worker text)
 WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 
 -- name: rescue
