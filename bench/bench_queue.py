@@ -247,6 +247,7 @@ def _raw_worker(cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: 
     to jobqueue is its Python, not a different durability.
     """
     from jobqueue import sql
+    from jobqueue.queue import attempt_records as records
 
     conn = common.connect(cfg)
     claim = conn.prepare(sql.query("claim"))
@@ -261,12 +262,7 @@ def _raw_worker(cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: 
             if stop.wait(0.005):
                 break
             continue
-        complete.run(
-            worker=worker,
-            ids=[r[0] for r in rows],
-            attempts=[r[3] for r in rows],
-            results=[None] * len(rows),
-        )
+        complete.run(batch=records(worker, [r[0] for r in rows], [r[3] for r in rows], result=["null"] * len(rows)))
     conn.close()
 
 

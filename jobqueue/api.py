@@ -8,12 +8,11 @@ of events or status codes, and nothing here writes SQL.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from . import log
+from . import log, tasks
 from . import queue as store
 from .config import Settings
 from .db import Database, Runner
@@ -23,7 +22,6 @@ from .spec import JobSpec
 Body = dict[str, Any]
 MAX_FILTER_LENGTH = 200
 MAX_DRAIN_JOBS = 1_000_000
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 class SchemaNotReady(DatabaseUnavailable):
@@ -102,7 +100,7 @@ def list_jobs(
     limit: int | None = None,
 ) -> Body:
     """A page of jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next."""
-    if queue is not None and not (isinstance(queue, str) and _QUEUE_NAME.fullmatch(queue)):
+    if queue is not None and not (isinstance(queue, str) and tasks.QUEUE_NAME.fullmatch(queue)):
         raise ValidationError("queue must be a queue name (letters, digits and _ . : -)", field="queue")
     if task is not None:
         _filter_text(task, "task")
@@ -143,7 +141,7 @@ def process(
         if not isinstance(queues, list) or not queues or len(queues) > 100:
             raise ValidationError("queues must be a list of 1 to 100 queue names", field="queues")
         for i, name in enumerate(queues):
-            if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
+            if not isinstance(name, str) or not tasks.QUEUE_NAME.fullmatch(name):
                 raise ValidationError(
                     "queues must hold queue names (letters, digits and _ . : -)", field=f"queues[{i}]"
                 )

@@ -110,22 +110,23 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
         return []
     if len(specs) > MAX_BATCH:
         raise ValidationError(f"a batch holds at most {MAX_BATCH} jobs", field="jobs")
-    checked = [spec.validated(f"jobs[{i}].", check_payload=False) for i, spec in enumerate(specs)]
-    batch = [
-        {
-            "id": uuid7(),
-            "queue": s.queue,
-            "task": s.task,
-            "payload": s.payload,
-            "priority": s.priority,
-            "run_at": None if s.run_at is None else s.run_at.isoformat(),
-            "delay_us": 0 if s.delay_seconds is None else round(s.delay_seconds * 1_000_000),
-            "max_attempts": s.max_attempts,
-            "timeout": s.timeout_seconds,
-            "idempotency_key": s.idempotency_key,
-        }
-        for s in checked
-    ]
+    batch = []
+    for i, spec in enumerate(specs):
+        r = spec.resolve(f"jobs[{i}].", check_payload=False)
+        batch.append(
+            {
+                "id": uuid7(),
+                "queue": r.queue,
+                "task": r.task,
+                "payload": r.payload,
+                "priority": r.priority,
+                "run_at": None if r.run_at is None else r.run_at.isoformat(),
+                "delay_us": 0 if r.delay_seconds is None else round(r.delay_seconds * 1_000_000),
+                "max_attempts": r.max_attempts,
+                "timeout": r.timeout_seconds,
+                "idempotency_key": r.idempotency_key,
+            }
+        )
     text = _batch_json(batch)
     keyed = any(entry["idempotency_key"] is not None for entry in batch)
     try:
@@ -287,7 +288,7 @@ def claim(
     )
 
 
-def _records(worker: str, ids: list[Any], attempts: list[int], **columns: list[str]) -> str:
+def attempt_records(worker: str, ids: list[Any], attempts: list[int], **columns: list[str]) -> str:
     """One attempt per record, as the JSON array the outcome statements read.
 
     Written by hand rather than by json.dumps: the values are ids, integers
@@ -307,7 +308,7 @@ def complete(
 ) -> None:
     """Record successes; ``results`` are JSON texts (None for no result)."""
     results_json = ["null" if r is None else r for r in results]
-    run(db, "complete", batch=_records(worker, ids, attempts, result=results_json))
+    run(db, "complete", batch=attempt_records(worker, ids, attempts, result=results_json))
 
 
 def fail(
@@ -321,7 +322,7 @@ def fail(
     errors: list[str],
 ) -> None:
     """Record failed attempts; ``errors`` are JSON texts."""
-    batch = _records(
+    batch = attempt_records(
         worker,
         ids,
         attempts,
@@ -333,11 +334,11 @@ def fail(
 
 
 def release(db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int]) -> None:
-    run(db, "release", batch=_records(worker, ids, attempts))
+    run(db, "release", batch=attempt_records(worker, ids, attempts))
 
 
 def renew_leases(db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int], grace: float) -> None:
-    run(db, "renew_leases", batch=_records(worker, ids, attempts), grace=grace)
+    run(db, "renew_leases", batch=attempt_records(worker, ids, attempts), grace=grace)
 
 
 def _uuid(value: str, *, field: str = "id") -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import tasks
 from .errors import UnknownTask, ValidationError
@@ -25,7 +25,6 @@ MAX_TIMEOUT_SECONDS = 900.0  # Lambda's own ceiling
 MAX_DELAY_SECONDS = 366 * 86400.0
 MAX_KEY_LENGTH = 255
 MAX_TASK_LENGTH = 200
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 FIELDS = (
     "task",
@@ -103,11 +102,22 @@ class JobSpec:
 
         A spec this returned is marked, so the enqueue that follows a request's
         validation does not pay for it twice (the API's per-request cost).
-        ``check_payload=False`` leaves the payload's JSON check to a caller that
-        serialises a whole batch once and checks that instead.
         """
         if self.__dict__.get("_valid"):
             return self
+        checked = JobSpec(*self.resolve(prefix, check_payload=check_payload))
+        object.__setattr__(checked, "_valid", True)  # frozen: not a field, so eq and repr ignore it
+        return checked
+
+    def resolve(self, prefix: str = "", *, check_payload: bool = True) -> Resolved:
+        """The checked fields with the task's defaults filled in, as a plain tuple.
+
+        ``check_payload=False`` leaves the payload's JSON check to a caller that
+        serialises a whole batch once and checks that instead. A task's own
+        defaults were checked when it was registered, so they are not again.
+        """
+        if self.__dict__.get("_valid"):
+            return Resolved(*(getattr(self, f) for f in Resolved._fields))
         name = _text(self.task, prefix + "task", MAX_TASK_LENGTH)
         try:
             definition = tasks.get(name)
@@ -118,14 +128,19 @@ class JobSpec:
             raise ValidationError("payload must be a JSON object", field=prefix + "payload")
         if check_payload:
             check_payload_json(payload, prefix + "payload")
-
-        queue = definition.queue if self.queue is None else _text(self.queue, prefix + "queue", 100)
-        if not _QUEUE_NAME.fullmatch(queue):
-            raise ValidationError(
-                "queue may hold only letters, digits and _ . : - (1 to 100 characters)", field=prefix + "queue"
-            )
-        priority = definition.priority if self.priority is None else self.priority
-        priority = _int(priority, prefix + "priority", -MAX_PRIORITY, MAX_PRIORITY)
+        if self.queue is None:
+            queue = definition.queue
+        else:
+            queue = _text(self.queue, prefix + "queue", 100)
+            if not tasks.QUEUE_NAME.fullmatch(queue):
+                raise ValidationError(
+                    "queue may hold only letters, digits and _ . : - (1 to 100 characters)", field=prefix + "queue"
+                )
+        priority = (
+            definition.priority
+            if self.priority is None
+            else _int(self.priority, prefix + "priority", -MAX_PRIORITY, MAX_PRIORITY)
+        )
         if self.run_at is not None and self.delay_seconds is not None:
             raise ValidationError("give run_at or delay_seconds, not both", field=prefix + "delay_seconds")
         run_at = None if self.run_at is None else _datetime(self.run_at, prefix + "run_at")
@@ -134,18 +149,34 @@ class JobSpec:
             if self.delay_seconds is None
             else _number(self.delay_seconds, prefix + "delay_seconds", 0, MAX_DELAY_SECONDS)
         )
-        max_attempts = definition.max_attempts if self.max_attempts is None else self.max_attempts
-        max_attempts = _int(max_attempts, prefix + "max_attempts", 1, MAX_ATTEMPTS)
-        timeout = definition.timeout if self.timeout_seconds is None else self.timeout_seconds
-        timeout = _number(timeout, prefix + "timeout_seconds", 0.001, MAX_TIMEOUT_SECONDS)
+        max_attempts = (
+            definition.max_attempts
+            if self.max_attempts is None
+            else _int(self.max_attempts, prefix + "max_attempts", 1, MAX_ATTEMPTS)
+        )
+        timeout = (
+            definition.timeout
+            if self.timeout_seconds is None
+            else _number(self.timeout_seconds, prefix + "timeout_seconds", 0.001, MAX_TIMEOUT_SECONDS)
+        )
         key = (
             None
             if self.idempotency_key is None
             else _text(self.idempotency_key, prefix + "idempotency_key", MAX_KEY_LENGTH)
         )
-        checked = JobSpec(name, payload, queue, priority, run_at, delay, max_attempts, timeout, key)
-        object.__setattr__(checked, "_valid", True)  # frozen: not a field, so eq and repr ignore it
-        return checked
+        return Resolved(name, payload, queue, priority, run_at, delay, max_attempts, timeout, key)
+
+
+class Resolved(NamedTuple):
+    task: str
+    payload: dict[str, Any]
+    queue: str
+    priority: int
+    run_at: datetime | None
+    delay_seconds: float | None
+    max_attempts: int
+    timeout_seconds: float
+    idempotency_key: str | None
 
 
 def _text(value: Any, name: str, max_length: int) -> str:

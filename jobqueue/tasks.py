@@ -9,12 +9,14 @@ Modules named in JOBQUEUE_TASK_MODULES are imported at cold start so their
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from .errors import ConfigError, UnknownTask
 
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_TIMEOUT = 30.0
@@ -60,10 +62,16 @@ def task(
 
     def register(f: F) -> F:
         task_name = name or f"{f.__module__}.{f.__qualname__}"
-        if max_attempts < 1:
-            raise ValueError(f"task {task_name}: max_attempts must be at least 1")
-        if timeout <= 0:
-            raise ValueError(f"task {task_name}: timeout must be positive")
+        # Checked here, once, with the same bounds as a submit's, so a job
+        # that takes its task's defaults needs no further checks.
+        if not 1 <= max_attempts <= 100:
+            raise ValueError(f"task {task_name}: max_attempts must be between 1 and 100")
+        if not 0 < timeout <= 900:
+            raise ValueError(f"task {task_name}: timeout must be more than 0 and at most 900 seconds")
+        if not QUEUE_NAME.fullmatch(queue):
+            raise ValueError(f"task {task_name}: queue may hold only letters, digits and _ . : - (1 to 100)")
+        if not -32767 <= priority <= 32767:
+            raise ValueError(f"task {task_name}: priority must be between -32767 and 32767")
         existing = _registry.get(task_name)
         if existing is not None and existing.func is not f and _qualified(existing.func) != _qualified(f):
             raise ValueError(f"task name {task_name!r} is already registered by {_qualified(existing.func)}")
