@@ -65,8 +65,8 @@ NOOP_ROW: dict[str, Any] = {
     "timeout": 30.0,
     "idempotency_key": None,
 }
-# The batch statement takes its delay in whole microseconds.
-BATCH_ROW = {**{k: v for k, v in NOOP_ROW.items() if k != "delay"}, "delay_us": 0}
+# The batch statement's record: short keys, defaults left out (see queries.sql).
+BATCH_ROW = {"q": NOOP_ROW["queue"], "t": NOOP_ROW["task"], "m": NOOP_ROW["max_attempts"], "o": NOOP_ROW["timeout"]}
 METRICS = ("enqueue_single", "enqueue_batch", "drain_1", "drain_4")
 
 
@@ -262,7 +262,7 @@ def _raw_worker(cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: 
             if stop.wait(0.005):
                 break
             continue
-        complete.run(batch=records(worker, [r[0] for r in rows], [r[3] for r in rows], result=["null"] * len(rows)))
+        complete.run(batch=records(worker, [r[0] for r in rows], [r[3] for r in rows], r=[None] * len(rows)))
     conn.close()
 
 
@@ -292,7 +292,7 @@ class Raw:
         def go() -> None:
             for start in range(0, n, batch):
                 k = min(batch, n - start)
-                rows = [{"id": _new_id(), "payload": {}, **BATCH_ROW} for _ in range(k)]
+                rows = [{"i": _new_id(), **BATCH_ROW} for _ in range(k)]
                 self.enqueue_many.run(batch=json.dumps(rows, separators=(",", ":")))
 
         return _timed_rate(n, go)

@@ -18,7 +18,7 @@ from pg8000.exceptions import DatabaseError
 from . import states
 from .db import Database, Runner, run, sqlstate
 from .errors import InvalidTransition, JobNotFound, ValidationError
-from .spec import JobSpec, check_payload_json, json_storable, uuid7
+from .spec import JobSpec, Resolved, check_payload_json, json_storable, uuid7
 from .sql import JOB_COLUMNS
 
 Job = dict[str, Any]
@@ -41,33 +41,37 @@ def _format_time(moment: datetime) -> str:
     return f"{moment.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S.%f}Z"
 
 
-def _new_job(entry: dict[str, Any], created: datetime, created_at: str) -> Job:
+def _new_job(job_id: str, r: Resolved, created: datetime, created_at: str) -> Job:
     """A just-inserted job, from what was sent plus the statement's now()."""
-    if entry["run_at"] is not None:
-        run_at = _format_time(datetime.fromisoformat(entry["run_at"]))
-    elif entry["delay_us"]:
-        run_at = _format_time(created + timedelta(microseconds=entry["delay_us"]))
+    if r.run_at is not None:
+        run_at = _format_time(r.run_at)
+    elif r.delay_seconds:
+        run_at = _format_time(created + timedelta(microseconds=_micros(r.delay_seconds)))
     else:
         run_at = created_at
     return {
-        "id": entry["id"],
-        "queue": entry["queue"],
-        "task": entry["task"],
-        "payload": entry["payload"],
+        "id": job_id,
+        "queue": r.queue,
+        "task": r.task,
+        "payload": r.payload,
         "state": states.PENDING,
-        "priority": entry["priority"],
+        "priority": r.priority,
         "run_at": run_at,
         "attempts": 0,
-        "max_attempts": entry["max_attempts"],
-        "timeout_seconds": entry["timeout"],
+        "max_attempts": r.max_attempts,
+        "timeout_seconds": r.timeout_seconds,
         "result": None,
         "errors": [],
-        "idempotency_key": entry["idempotency_key"],
+        "idempotency_key": r.idempotency_key,
         "created_at": created_at,
         "started_at": None,
         "finished_at": None,
         "error": None,
     }
+
+
+def _micros(seconds: float) -> int:
+    return round(seconds * 1_000_000)
 
 
 def _payload_json(payload: dict[str, Any]) -> str:
@@ -110,25 +114,29 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
         return []
     if len(specs) > MAX_BATCH:
         raise ValidationError(f"a batch holds at most {MAX_BATCH} jobs", field="jobs")
-    batch = []
+    ids, resolved, records = [], [], []
     for i, spec in enumerate(specs):
         r = spec.resolve(f"jobs[{i}].", check_payload=False)
-        batch.append(
-            {
-                "id": uuid7(),
-                "queue": r.queue,
-                "task": r.task,
-                "payload": r.payload,
-                "priority": r.priority,
-                "run_at": None if r.run_at is None else r.run_at.isoformat(),
-                "delay_us": 0 if r.delay_seconds is None else round(r.delay_seconds * 1_000_000),
-                "max_attempts": r.max_attempts,
-                "timeout": r.timeout_seconds,
-                "idempotency_key": r.idempotency_key,
-            }
-        )
-    text = _batch_json(batch)
-    keyed = any(entry["idempotency_key"] is not None for entry in batch)
+        job_id = uuid7()
+        # Short keys, and defaults left out: the server parses every byte of
+        # this (see enqueue_many in queries.sql for the names).
+        record: dict[str, Any] = {"i": job_id, "q": r.queue, "t": r.task, "m": r.max_attempts, "o": r.timeout_seconds}
+        if r.payload:
+            record["p"] = r.payload
+        if r.priority:
+            record["pr"] = r.priority
+        if r.run_at is not None:
+            record["r"] = r.run_at.isoformat()
+        if r.delay_seconds:
+            record["d"] = _micros(r.delay_seconds)
+        if r.idempotency_key is not None:
+            record["k"] = r.idempotency_key
+        ids.append(job_id)
+        resolved.append(r)
+        records.append(record)
+    text = _batch_json(records, resolved)
+    keys = [r.idempotency_key for r in resolved]
+    keyed = any(key is not None for key in keys)
     try:
         ((now, inserted),) = run(db, "enqueue_many_keyed" if keyed else "enqueue_many", batch=text)
     except DatabaseError as exc:
@@ -136,38 +144,37 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
         # dropped before its answer) can repeat these fresh ids.
         if keyed or sqlstate(exc) != "23505":
             raise
-        return _existing(db, batch)
-    if inserted == len(batch):
+        return _existing(db, ids, keys)
+    if inserted == len(ids):
         created = _parse_time(now)
-        return [_new_job(entry, created, now) for entry in batch]
-    return _existing(db, batch)
+        return [_new_job(job_id, r, created, now) for job_id, r in zip(ids, resolved, strict=True)]
+    return _existing(db, ids, keys)
 
 
-def _batch_json(batch: list[dict[str, Any]]) -> str:
+def _batch_json(records: list[dict[str, Any]], resolved: list[Resolved]) -> str:
     """The batch as one JSON text, payloads checked once for the whole batch;
     only when that fails are they checked one by one, to name the bad one."""
     try:
-        text = json.dumps(batch, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        text = json.dumps(records, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         text = None
     if text is None or not json_storable(text):
-        for i, entry in enumerate(batch):
-            check_payload_json(entry["payload"], f"jobs[{i}].payload")
+        for i, r in enumerate(resolved):
+            check_payload_json(r.payload, f"jobs[{i}].payload")
         raise ValidationError("the batch cannot be stored as JSON", field="jobs")  # unreachable in practice
     return text
 
 
-def _existing(db: Database | Runner, batch: list[dict[str, Any]]) -> list[Job]:
+def _existing(db: Database | Runner, ids: list[str], keys: list[str | None]) -> list[Job]:
     """Read back a batch that was not (all) inserted by this call: repeated keys,
     or a statement re-sent after a lost connection that had in fact committed."""
-    ids = [entry["id"] for entry in batch]
-    keys = [entry["idempotency_key"] for entry in batch if entry["idempotency_key"] is not None]
-    found = [_job(row) for row in run(db, "find_existing_many", ids=ids, idempotency_keys=keys)]
+    wanted = [key for key in keys if key is not None]
+    found = [_job(row) for row in run(db, "find_existing_many", ids=ids, idempotency_keys=wanted)]
     by_id = {job["id"]: job for job in found}
     by_key = {job["idempotency_key"]: job for job in found if job["idempotency_key"] is not None}
     jobs = []
-    for entry in batch:
-        job = by_id.get(entry["id"]) or by_key.get(entry["idempotency_key"])
+    for job_id, key in zip(ids, keys, strict=True):
+        job = by_id.get(job_id) or by_key.get(key)
         if job is None:  # its key's job was pruned in between: rare; the caller may retry
             raise InvalidTransition("a job of this batch vanished while it was submitted; retry", "unknown")
         jobs.append(job)
@@ -288,8 +295,9 @@ def claim(
     )
 
 
-def attempt_records(worker: str, ids: list[Any], attempts: list[int], **columns: list[str]) -> str:
-    """One attempt per record, as the JSON array the outcome statements read.
+def attempt_records(worker: str, ids: list[Any], attempts: list[int], **columns: list[str | None]) -> str:
+    """One attempt per record, as the JSON array the outcome statements read
+    (short keys, see queries.sql; a None value is left out, which reads as NULL).
 
     Written by hand rather than by json.dumps: the values are ids, integers
     and JSON texts already made (results, errors), and this runs per job.
@@ -298,8 +306,8 @@ def attempt_records(worker: str, ids: list[Any], attempts: list[int], **columns:
     names = list(columns)
     parts = []
     for row in zip(ids, attempts, *columns.values(), strict=True):
-        extra = "".join(f',"{name}":{value}' for name, value in zip(names, row[2:], strict=True))
-        parts.append(f'{{"id":"{row[0]}","attempt":{int(row[1])},"worker":{who}{extra}}}')
+        extra = "".join(f',"{n}":{v}' for n, v in zip(names, row[2:], strict=True) if v is not None)
+        parts.append(f'{{"i":"{row[0]}","a":{int(row[1])},"w":{who}{extra}}}')
     return "[" + ",".join(parts) + "]"
 
 
@@ -307,8 +315,7 @@ def complete(
     db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int], results: list[str | None]
 ) -> None:
     """Record successes; ``results`` are JSON texts (None for no result)."""
-    results_json = ["null" if r is None else r for r in results]
-    run(db, "complete", batch=attempt_records(worker, ids, attempts, result=results_json))
+    run(db, "complete", batch=attempt_records(worker, ids, attempts, r=results))
 
 
 def fail(
@@ -326,9 +333,9 @@ def fail(
         worker,
         ids,
         attempts,
-        final=["true" if f else "false" for f in finals],
-        delay=[repr(float(d)) for d in delays],
-        error=errors,
+        f=["true" if f else "false" for f in finals],
+        d=[repr(float(d)) for d in delays],
+        e=errors,
     )
     run(db, "fail", batch=batch)
 

@@ -39,6 +39,7 @@ RECORD_MARGIN = 0.5
 # Outcomes of slow jobs are written at least this often, not only per batch.
 FLUSH_INTERVAL = 1.0
 PRUNE_INTERVAL = 300.0
+PRUNE_BATCH = 5000
 _last_prune = 0.0
 
 # How much work one claim takes, in seconds of expected run time. Claimed jobs
@@ -223,7 +224,7 @@ def drain(
         finally:
             db.execute("SET synchronous_commit TO DEFAULT")
     if report.stopped == "idle":
-        report.pruned = _maybe_prune(db, settings)
+        report.pruned = _maybe_prune(db, settings, deadline)
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -339,11 +340,18 @@ def _error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
     }
 
 
-def _maybe_prune(db: dbmod.Database, settings: Settings) -> int:
-    """Prune at most every few minutes per container: an idle drain stays cheap."""
+def _maybe_prune(db: dbmod.Database, settings: Settings, deadline: float) -> int:
+    """Prune at most every few minutes per container, so an idle drain stays
+    cheap, but keep going while whole batches come back and time is left, so
+    pruning keeps up with any rate of finished jobs."""
     global _last_prune
     now = time.monotonic()
     if now - _last_prune < PRUNE_INTERVAL:
         return 0
     _last_prune = now
-    return queue.prune(db, settings.retention_days * 86400)
+    pruned = 0
+    while True:
+        deleted = queue.prune(db, settings.retention_days * 86400, limit=PRUNE_BATCH)
+        pruned += deleted
+        if deleted < PRUNE_BATCH or time.monotonic() > deadline - 1.0:
+            return pruned

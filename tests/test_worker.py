@@ -232,3 +232,15 @@ def test_unstorable_results_and_errors_fail_one_job_not_the_batch(database):
     assert queue.get(database, good["id"])["result"] == {"ok": True}
     assert queue.get(database, bad["id"])["error"]["type"] == "TypeError"
     assert "bad \ufffd byte" in queue.get(database, noisy["id"])["error"]["message"]
+
+
+def test_an_idle_drain_prunes_in_batches_until_done(database, raw, monkeypatch):
+    queue.enqueue_many(database, [JobSpec("echo") for _ in range(7)])
+    worker.drain(database)
+    raw.run("UPDATE jobs SET finished_at = now() - interval '30 days'")
+    monkeypatch.setattr(worker, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(worker, "_last_prune", 0.0)
+    report = worker.drain(database, budget_seconds=30)
+    assert (report.stopped, report.pruned) == ("idle", 7)
+    assert raw.run("SELECT count(*) FROM jobs")[0][0] == 0
+    assert worker.drain(database).pruned == 0  # not again within the interval

@@ -15,19 +15,21 @@ RETURNING {job_columns};
 -- name: enqueue_many
 -- Insert a batch in one statement (all or nothing). The batch arrives as one
 -- JSON array, which the server parses far faster than the driver escapes
--- arrays. One row comes back, the statement's now() (every job's created_at)
+-- arrays; its keys are short and defaults left out, since the server parses
+-- every byte: i id, q queue, t task, p payload, pr priority, r run_at,
+-- d delay in microseconds, m max_attempts, o timeout, k idempotency key.
+-- One row comes back, the statement's now() (every job's created_at)
 -- and the count; the rest of each job is what the caller sent. No ON CONFLICT:
 -- the ids are new, and a plain insert costs the server less than a
 -- speculative one.
 WITH inserted AS (
     INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
                       timeout_seconds, idempotency_key)
-    SELECT b.id, b.queue, b.task, b.payload, b.priority,
-           COALESCE(b.run_at, now()) + b.delay_us * interval '1 microsecond',
-           b.max_attempts, b.timeout, b.idempotency_key
+    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0),
+           COALESCE(b.r, now()) + COALESCE(b.d, 0) * interval '1 microsecond',
+           b.m, b.o, b.k
     FROM json_to_recordset(CAST(:batch AS json))
-         AS b(id uuid, queue text, task text, payload jsonb, priority smallint, run_at timestamptz,
-              delay_us bigint, max_attempts int, timeout float8, idempotency_key text)
+         AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
     RETURNING 1
 )
 SELECT {time:now()}, (SELECT count(*) FROM inserted);
@@ -39,12 +41,11 @@ SELECT {time:now()}, (SELECT count(*) FROM inserted);
 WITH inserted AS (
     INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
                       timeout_seconds, idempotency_key)
-    SELECT b.id, b.queue, b.task, b.payload, b.priority,
-           COALESCE(b.run_at, now()) + b.delay_us * interval '1 microsecond',
-           b.max_attempts, b.timeout, b.idempotency_key
+    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0),
+           COALESCE(b.r, now()) + COALESCE(b.d, 0) * interval '1 microsecond',
+           b.m, b.o, b.k
     FROM json_to_recordset(CAST(:batch AS json))
-         AS b(id uuid, queue text, task text, payload jsonb, priority smallint, run_at timestamptz,
-              delay_us bigint, max_attempts int, timeout float8, idempotency_key text)
+         AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
@@ -101,12 +102,13 @@ RETURNING CAST(j.id AS text), j.task, j.payload, j.attempts, j.max_attempts, j.t
 -- "still running". The worker comes in as a column of the batch, not a
 -- constant, so the planner cannot mistake "worker_id = constant" for a
 -- selective filter and scan the table; it looks each id up by primary key.
--- Batches arrive as one JSON array of records, like enqueue_many's.
+-- Batches arrive as one JSON array of records, like enqueue_many's: i id,
+-- a attempt, w worker, r result (e error, f final, d delay in fail).
 UPDATE jobs AS j
-SET state = 'succeeded', result = o.result, finished_at = now(),
+SET state = 'succeeded', result = o.r, finished_at = now(),
     lease_expires_at = NULL, worker_id = NULL
-FROM json_to_recordset(CAST(:batch AS json)) AS o(id uuid, attempt int, worker text, result jsonb)
-WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
+FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text, r jsonb)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
 
 -- name: fail
 -- Record a batch of failed attempts: each goes back to pending after its
@@ -114,15 +116,15 @@ WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 -- joins the history.
 -- Guarded like complete.
 UPDATE jobs AS j
-SET state = CASE WHEN o.final OR j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
-    run_at = CASE WHEN o.final OR j.attempts >= j.max_attempts THEN j.run_at
-                  ELSE now() + make_interval(secs => o.delay) END,
-    finished_at = CASE WHEN o.final OR j.attempts >= j.max_attempts THEN now() END,
-    errors = j.errors || jsonb_build_array(o.error),
+SET state = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
+    run_at = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN j.run_at
+                  ELSE now() + make_interval(secs => o.d) END,
+    finished_at = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN now() END,
+    errors = j.errors || jsonb_build_array(o.e),
     lease_expires_at = NULL, worker_id = NULL
 FROM json_to_recordset(CAST(:batch AS json))
-     AS o(id uuid, attempt int, worker text, final bool, delay float8, error jsonb)
-WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
+     AS o(i uuid, a int, w text, f bool, d float8, e jsonb)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
 
 -- name: release
 -- Give back claimed jobs this worker never started (its time ran out): they
@@ -130,16 +132,16 @@ WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
 UPDATE jobs AS j
 SET state = 'pending', attempts = j.attempts - 1, started_at = NULL,
     lease_expires_at = NULL, worker_id = NULL
-FROM json_to_recordset(CAST(:batch AS json)) AS o(id uuid, attempt int, worker text)
-WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
+FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
 
 -- name: renew_leases
 -- Extend the leases of claimed jobs still waiting their turn in this worker,
 -- so a slow batch does not look lost while it is being worked through.
 UPDATE jobs AS j
 SET lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
-FROM json_to_recordset(CAST(:batch AS json)) AS o(id uuid, attempt int, worker text)
-WHERE j.id = o.id AND j.attempts = o.attempt AND j.worker_id = o.worker;
+FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
 
 -- name: rescue
 -- Jobs whose worker died: a running job past its lease goes back to pending,
