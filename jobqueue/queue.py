@@ -289,10 +289,19 @@ def claim(
 ) -> list[list[Any]]:
     """Lease up to ``limit`` due jobs; rows are [id, task, payload, attempt, max_attempts, timeout]."""
     if queues is None:
-        return run(db, "claim", worker=worker, limit=limit, grace=grace, max_timeout=max_timeout)
-    return run(
-        db, "claim_in_queues", worker=worker, limit=limit, grace=grace, max_timeout=max_timeout, queues=list(queues)
-    )
+        rows = run(db, "claim", worker=worker, limit=limit, grace=grace, max_timeout=max_timeout)
+    else:
+        rows = run(
+            db,
+            "claim_in_queues",
+            worker=worker,
+            limit=limit,
+            grace=grace,
+            max_timeout=max_timeout,
+            queues=list(queues),
+        )
+    batch = rows[0][0]
+    return [] if batch is None else json.loads(batch)
 
 
 def attempt_records(worker: str, ids: list[Any], attempts: list[int], **columns: list[str | None]) -> str:

@@ -66,18 +66,24 @@ WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_
 -- Take up to :limit due pending jobs of any queue whose timeout fits the time
 -- left, in priority, run_at, id order, skipping rows other workers hold. Each
 -- claim is an attempt: attempts goes up and the job is leased to :worker.
+-- The batch comes back as one JSON text, [[id, task, payload, attempt,
+-- max_attempts, timeout], ...] (NULL when nothing was due): one value to
+-- decode instead of a driver round of conversions per row and column.
 WITH next AS (
     SELECT id FROM jobs
     WHERE state = 'pending' AND run_at <= now() AND timeout_seconds <= :max_timeout
     ORDER BY priority, run_at, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs AS j
+    SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
+        lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
+    FROM next WHERE j.id = next.id
+    RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds
 )
-UPDATE jobs AS j
-SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
-    lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
-FROM next WHERE j.id = next.id
-RETURNING CAST(j.id AS text), j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds;
+SELECT CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts, timeout_seconds)) AS text)
+FROM claimed;
 
 -- name: claim_in_queues
 -- As claim, limited to the named queues (a schedule that drains only some).
@@ -88,12 +94,15 @@ WITH next AS (
     ORDER BY priority, run_at, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs AS j
+    SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
+        lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
+    FROM next WHERE j.id = next.id
+    RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds
 )
-UPDATE jobs AS j
-SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
-    lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
-FROM next WHERE j.id = next.id
-RETURNING CAST(j.id AS text), j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds;
+SELECT CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts, timeout_seconds)) AS text)
+FROM claimed;
 
 -- name: complete
 -- Record a batch of successes. The guard (same worker, same attempt) makes a
