@@ -103,13 +103,11 @@ def connect(cfg: DbConfig) -> Any:
     """
     import pg8000.native
 
+    where: dict[str, Any] = {"host": cfg.host, "port": cfg.port}
+    if cfg.host.startswith("/"):  # a socket directory, as jobqueue's DB_HOST allows
+        where = {"unix_sock": f"{cfg.host.rstrip('/')}/.s.PGSQL.{cfg.port}"}
     conn = pg8000.native.Connection(
-        cfg.user,
-        host=cfg.host,
-        port=cfg.port,
-        database=cfg.name,
-        password=cfg.password,
-        application_name="jobqueue-bench",
+        cfg.user, database=cfg.name, password=cfg.password, application_name="jobqueue-bench", **where
     )
     sock = getattr(conn, "_usock", None)
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
