@@ -4,8 +4,10 @@ A Lambda container handles one invocation at a time, so one connection per
 process is enough and saves a TCP + auth handshake on every warm invocation.
 Named queries run as server-side prepared statements (one round trip each).
 A connection found broken (the server restarted, an idle timeout cut it) is
-re-opened once and the statement retried: every statement we issue is safe to
-repeat (enqueue carries its own id, writes are guarded by state and attempt).
+re-opened once and the statement retried: enqueues carry their own ids and
+outcome writes are guarded by attempt, so a repeat is harmless. The claim is
+the exception: it is not resent, and the worker instead reads back what a
+claim whose answer was lost had taken.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 
 from . import sql
 from .config import DatabaseSettings, Settings
-from .errors import ConfigError, DatabaseUnavailable
+from .errors import ConfigError, ConnectionLost, DatabaseUnavailable
 
 # SQLSTATEs that mean "this connection is gone", not "this statement is wrong".
 _DISCONNECT_CODES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
@@ -154,8 +156,13 @@ class Database:
     def close(self) -> None:
         self._forget()
 
-    def run(self, name: str, **params: Any) -> list[list[Any]]:
-        """Run a named query, re-opening a broken connection once."""
+    def run(self, name: str, *, resend: bool = True, **params: Any) -> list[list[Any]]:
+        """Run a named query, re-opening a broken connection once.
+
+        With ``resend=False`` a lost connection raises ConnectionLost instead
+        of sending the statement again: for a statement whose effect, should
+        the first one have committed, the caller must recover differently.
+        """
         try:
             return self._execute(name, params)
         except Exception as exc:
@@ -164,6 +171,9 @@ class Database:
             if self._in_transaction:
                 self._forget()
                 raise DatabaseUnavailable("the database connection was lost mid-transaction") from None
+            if not resend:
+                self._forget()
+                raise ConnectionLost(f"the database connection was lost during {name}") from None
         self._forget()
         try:
             return self._execute(name, params)
@@ -217,14 +227,14 @@ class Database:
             self.connection.run("COMMIT")
 
 
-def run(db: Database | Runner, name: str, **params: Any) -> list[list[Any]]:
+def run(db: Database | Runner, name: str, *, resend: bool = True, **params: Any) -> list[list[Any]]:
     """Run a named query on our Database or on a caller's own pg8000 connection.
 
     A caller's connection may be inside the caller's transaction: we neither
     prepare statements on it nor retry, so the caller stays in charge.
     """
     if isinstance(db, Database):
-        return db.run(name, **params)
+        return db.run(name, resend=resend, **params)
     return db.run(sql.query(name), **params)
 
 

@@ -17,6 +17,10 @@ class DatabaseUnavailable(JobQueueError):
     """The database cannot be reached (maps to 503, never leaks connection details)."""
 
 
+class ConnectionLost(DatabaseUnavailable):
+    """The connection broke during a statement that is not resent on its own."""
+
+
 class ValidationError(JobQueueError):
     """Input is malformed; ``field`` names what was wrong so a client can fix it."""
 

@@ -184,6 +184,10 @@ _SCHEMAS: dict[str, Any] = {
                     "rescued": {"type": "integer", "description": "Jobs whose lease had expired, put back or failed."},
                     "released": {"type": "integer", "description": "Claimed jobs handed back for lack of time."},
                     "pruned": {"type": "integer"},
+                    "unfit": {
+                        "type": "integer",
+                        "description": "Due jobs whose timeout is longer than this drain's time budget.",
+                    },
                     "stopped": {"enum": ["idle", "budget", "max_jobs"], "description": "Why the drain ended."},
                     "seconds": {"type": "number"},
                 },

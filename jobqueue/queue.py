@@ -17,7 +17,7 @@ from pg8000.exceptions import DatabaseError
 
 from . import states
 from .db import Database, Runner, run, sqlstate
-from .errors import InvalidTransition, JobNotFound, ValidationError
+from .errors import ConnectionLost, InvalidTransition, JobNotFound, ValidationError
 from .spec import JobSpec, Resolved, check_payload_json, json_storable, uuid7
 from .sql import JOB_COLUMNS
 
@@ -98,11 +98,13 @@ def enqueue(db: Database | Runner, spec: JobSpec) -> tuple[Job, bool]:
     rows = run(db, "enqueue", **params)
     if rows:
         return _job(rows[0]), True
-    # Nothing inserted: the key (or, after a retried statement, the id) exists.
+    # Nothing inserted: the key exists, or this statement was resent after a
+    # lost answer and the first one had inserted the job (then it is ours).
     rows = run(db, "find_existing", id=job_id, idempotency_key=spec.idempotency_key)
     if not rows:  # The conflicting row was deleted in between: rare, just try again.
         return enqueue(db, spec)
-    return _job(rows[0]), False
+    job = _job(rows[0])
+    return job, job["id"] == job_id
 
 
 def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
@@ -288,18 +290,17 @@ def claim(
     queues: Iterable[str] | None = None,
 ) -> list[list[Any]]:
     """Lease up to ``limit`` due jobs; rows are [id, task, payload, attempt, max_attempts, timeout]."""
-    if queues is None:
-        rows = run(db, "claim", worker=worker, limit=limit, grace=grace, max_timeout=max_timeout)
-    else:
-        rows = run(
-            db,
-            "claim_in_queues",
-            worker=worker,
-            limit=limit,
-            grace=grace,
-            max_timeout=max_timeout,
-            queues=list(queues),
-        )
+    params: dict[str, Any] = {"worker": worker, "limit": limit, "grace": grace, "max_timeout": max_timeout}
+    try:
+        if queues is None:
+            rows = run(db, "claim", resend=False, **params)
+        else:
+            rows = run(db, "claim_in_queues", resend=False, queues=list(queues), **params)
+    except ConnectionLost:
+        # The claim may have committed before the answer was lost; sending it
+        # again would take a second batch and strand the first until its
+        # leases ran out. Read back whatever this worker holds instead.
+        rows = run(db, "reclaim", worker=worker)
     batch = rows[0][0]
     return [] if batch is None else json.loads(batch)
 
@@ -353,8 +354,25 @@ def release(db: Database | Runner, *, worker: str, ids: list[Any], attempts: lis
     run(db, "release", batch=attempt_records(worker, ids, attempts))
 
 
-def renew_leases(db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int], grace: float) -> None:
-    run(db, "renew_leases", batch=attempt_records(worker, ids, attempts), grace=grace)
+def renew_leases(
+    db: Database | Runner,
+    *,
+    worker: str,
+    ids: list[Any],
+    attempts: list[int],
+    grace: float,
+    waits: list[float] | None = None,
+) -> set[str]:
+    """Extend leases to timeout + grace (+ each job's wait); returns the ids still held."""
+    extra = {} if waits is None else {"x": [repr(float(w)) for w in waits]}
+    rows = run(db, "renew_leases", batch=attempt_records(worker, ids, attempts, **extra), grace=grace)
+    return {row[0] for row in rows}
+
+
+def count_unfit(db: Database | Runner, *, max_timeout: float, queues: Iterable[str] | None = None) -> int:
+    """How many due jobs have a timeout longer than ``max_timeout``."""
+    names = None if queues is None else list(queues)
+    return run(db, "count_unfit", max_timeout=max(0.0, max_timeout), queues=names)[0][0]
 
 
 def _uuid(value: str, *, field: str = "id") -> str:

@@ -61,6 +61,7 @@ class DrainReport:
     rescued: int = 0
     released: int = 0
     pruned: int = 0
+    unfit: int = 0  # due jobs whose timeout exceeds the budget (they wait for a longer drain)
     stopped: str = "idle"  # idle | budget | max_jobs
     seconds: float = 0.0
 
@@ -156,6 +157,7 @@ def drain(
     outcomes = _Outcomes()
     logging_jobs = log.enabled("INFO")
     db.execute("SET synchronous_commit TO off")
+    batch: _Batch | None = None
     try:
         from .timeouts import alarms
 
@@ -176,27 +178,22 @@ def drain(
                 if not rows:
                     report.stopped = "idle"
                     break
-                leases = [claimed_at + row[5] + grace for row in rows]
+                batch = _Batch(rows, claimed_at, grace)
                 done_before = report.processed
-                batch_started = time.monotonic()
                 for i, (job_id, name, payload, attempt, max_attempts, timeout) in enumerate(rows):
                     now = time.monotonic()
                     if now + timeout > deadline - RECORD_MARGIN:
-                        rest = rows[i:]
-                        queue.release(db, worker=worker, ids=[r[0] for r in rest], attempts=[r[3] for r in rest])
-                        report.released += len(rest)
+                        report.released += batch.release_rest(db, worker, i)
                         report.stopped = "budget"
                         break
-                    if leases[i] < now + timeout + 1.0:
-                        # Slow batch: keep the waiting jobs' leases ahead of them.
+                    if batch.lease_floor(i) < now + timeout + 1.0:
+                        # The jobs still waiting, this one included, must
+                        # outlive this job's run: extend them by its timeout.
                         outcomes.flush(db, worker)
-                        rest = rows[i:]
-                        renewed_at = time.monotonic()
-                        queue.renew_leases(
-                            db, worker=worker, ids=[r[0] for r in rest], attempts=[r[3] for r in rest], grace=grace
-                        )
-                        for j, r in enumerate(rest, start=i):
-                            leases[j] = renewed_at + r[5] + grace
+                        batch.renew_rest(db, worker, i, extra=timeout)
+                    if job_id in batch.lost:
+                        continue  # its lease ran out and another worker owns it now
+                    batch.next = i + 1
                     if not outcomes:
                         outcomes.since = now
                     _run_one(
@@ -214,19 +211,76 @@ def drain(
                     )
                     if time.monotonic() - outcomes.since > FLUSH_INTERVAL:
                         outcomes.flush(db, worker)
-                _observe(report.processed - done_before, time.monotonic() - batch_started)
+                _observe(report.processed - done_before, time.monotonic() - claimed_at)
                 outcomes.flush(db, worker)
+                batch = None
                 if report.stopped == "budget":
                     break
     finally:
         try:
+            if batch is not None:  # leaving mid-batch on an error: give back what never started
+                batch.release_rest(db, worker, batch.next, quiet=True)
             outcomes.flush(db, worker)
         finally:
             db.execute("SET synchronous_commit TO DEFAULT")
     if report.stopped == "idle":
+        report.unfit = queue.count_unfit(db, max_timeout=deadline - time.monotonic() - RECORD_MARGIN, queues=queues)
+        if report.unfit:
+            log.warning(
+                "jobs_exceed_budget",
+                count=report.unfit,
+                message="due jobs have a timeout longer than a drain's time budget: raise the function's "
+                "timeout or lower theirs",
+            )
         report.pruned = _maybe_prune(db, settings, deadline)
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+class _Batch:
+    """The claimed rows of one batch and what this worker knows of their leases."""
+
+    def __init__(self, rows: list[list[Any]], claimed_at: float, grace: float) -> None:
+        self.rows = rows
+        self.grace = grace
+        self.next = 0  # rows before this one have started
+        self.lost: set[str] = set()
+        # A lease ends no sooner than the claim was sent plus timeout plus grace.
+        self._set_floors(0, [claimed_at + row[5] + grace for row in rows])
+
+    def _set_floors(self, start: int, leases: list[float]) -> None:
+        """Suffix minima: _floor[k] is the earliest lease end among rows[k:]."""
+        floors = [0.0] * len(leases)
+        low = float("inf")
+        for k in range(len(leases) - 1, -1, -1):
+            low = min(low, leases[k])
+            floors[k] = low
+        self._floor = getattr(self, "_floor", [])[:start] + floors
+
+    def lease_floor(self, i: int) -> float:
+        return self._floor[i]
+
+    def renew_rest(self, db: dbmod.Database, worker: str, i: int, *, extra: float) -> None:
+        rest = self.rows[i:]
+        renewed_at = time.monotonic()
+        waits = [0.0] + [extra] * (len(rest) - 1)  # the first runs now; the others after it
+        renewed = queue.renew_leases(
+            db, worker=worker, ids=[r[0] for r in rest], attempts=[r[3] for r in rest], grace=self.grace, waits=waits
+        )
+        self.lost.update(r[0] for r in rest if r[0] not in renewed)
+        self._set_floors(i, [renewed_at + r[5] + self.grace + w for r, w in zip(rest, waits, strict=True)])
+
+    def release_rest(self, db: dbmod.Database, worker: str, i: int, *, quiet: bool = False) -> int:
+        rest = [r for r in self.rows[i:] if r[0] not in self.lost]
+        self.next = len(self.rows)
+        if not rest:
+            return 0
+        try:
+            queue.release(db, worker=worker, ids=[r[0] for r in rest], attempts=[r[3] for r in rest])
+        except Exception:
+            if not quiet:
+                raise
+        return len(rest)
 
 
 def _run_one(
@@ -246,8 +300,9 @@ def _run_one(
     try:
         result = call(tasks.get(name).func, payload, timeout)
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
+        if isinstance(exc, KeyboardInterrupt):
+            raise  # the operator stopping a local drain; the batch's rest is given back
+        # SystemExit too: a task calling sys.exit() has failed, the worker has not.
         final = attempt >= max_attempts or isinstance(exc, Permanent)
         _failed(settings, outcomes, report, job_id, name, attempt, exc, final, t0)
         return

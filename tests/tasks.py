@@ -66,3 +66,17 @@ def nul_result(**_: object) -> str:
 @task(name="tests.nul_error")
 def nul_error(**_: object) -> None:
     raise RuntimeError("bad \x00 byte and a lone \ud800 surrogate")
+
+
+@task(name="tests.exit")
+def exit_(**_: object) -> None:
+    """A task that calls sys.exit(): a failed job, not a stopped worker."""
+    import sys
+
+    sys.exit(3)
+
+
+@task(name="tests.interrupt")
+def interrupt(**_: object) -> None:
+    """Ctrl-C arriving mid-task in a local drain."""
+    raise KeyboardInterrupt

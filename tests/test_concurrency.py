@@ -62,8 +62,8 @@ def test_a_crashed_worker_loses_nothing(database, server_env, raw, tmp_path):
 
     time.sleep(1.0)  # past timeout + grace: the leases have expired
     second = start_drain(server_env, grace=0.3)
-    second.communicate(timeout=30)
-    assert second.returncode == 17  # rescued, re-run, crashed again (attempt 2)
+    out2 = second.communicate(timeout=30)
+    assert second.returncode == 17, out2  # rescued, re-run, crashed again (attempt 2)
 
     time.sleep(1.0)
     report = worker.drain(database)  # rescue: out of attempts -> failed

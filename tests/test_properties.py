@@ -100,10 +100,3 @@ def test_final_states_are_final_but_for_retry(database, raw):
             max_examples=40, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
         ),
     )
-
-
-def test_transition_table_matches_the_rules():
-    for state in states.FINAL:
-        assert states.TRANSITIONS[state] <= {states.PENDING}
-    assert states.TRANSITIONS[states.SUCCEEDED] == frozenset()
-    assert states.RETRYABLE == {s for s in states.FINAL if states.TRANSITIONS[s]}

@@ -268,3 +268,24 @@ def test_a_batch_names_the_job_whose_payload_cannot_be_stored(database, raw, bad
         queue.enqueue_many(database, specs)
     assert err.value.field == "jobs[1].payload"
     assert count(raw) == 0
+
+
+def test_a_resent_submit_still_reports_the_job_as_created(database, monkeypatch):
+    """The insert committed but its answer was lost; the resent statement
+    inserts nothing, yet the job is the one this call made: 202, not 200."""
+    real = db.Database._execute
+    calls = []
+
+    def execute(self, name, params):
+        rows = real(self, name, params)
+        if name == "enqueue" and not calls:
+            calls.append(name)
+            from pg8000.exceptions import InterfaceError
+
+            raise InterfaceError("network error")
+        return rows
+
+    monkeypatch.setattr(db.Database, "_execute", execute)
+    job, created = queue.enqueue(database, JobSpec("echo", {"n": 1}))
+    assert calls and created
+    assert queue.list_jobs(database).jobs == [job]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobqueue import JobSpec, db, queue, worker
+from jobqueue import JobSpec, db, log, queue, worker
 from jobqueue.config import Settings
 
 FAST_RETRY = Settings(retry_base_seconds=0.05, retry_max_seconds=0.1, drain_safety_ms=0)
@@ -115,11 +115,14 @@ def test_budget_stops_claiming_and_gives_back_unstarted_jobs(database, raw):
     assert raw.run("SELECT max(attempts) FROM jobs WHERE state = 'pending'")[0][0] == 0
 
 
-def test_jobs_whose_timeout_exceeds_the_budget_are_not_claimed(database):
+def test_jobs_whose_timeout_exceeds_the_budget_are_not_claimed_but_reported(database, capsys, monkeypatch):
+    monkeypatch.setattr(log, "_threshold", log.LEVELS["WARNING"])
     job, _ = queue.enqueue(database, JobSpec("echo", timeout_seconds=120))
     report = worker.drain(database, budget_seconds=10, settings=Settings(drain_safety_ms=0))
-    assert report.processed == 0
+    assert (report.processed, report.unfit) == (0, 1)
     assert queue.get(database, job["id"])["attempts"] == 0
+    assert '"event":"jobs_exceed_budget"' in capsys.readouterr().err
+    assert worker.drain(database, budget_seconds=200).succeeded == 1  # a long enough drain runs it
 
 
 def test_max_jobs_and_queue_filters(database):
@@ -244,3 +247,70 @@ def test_an_idle_drain_prunes_in_batches_until_done(database, raw, monkeypatch):
     assert (report.stopped, report.pruned) == ("idle", 7)
     assert raw.run("SELECT count(*) FROM jobs")[0][0] == 0
     assert worker.drain(database).pruned == 0  # not again within the interval
+
+
+def test_a_job_waiting_behind_a_slower_one_keeps_its_lease(database, db_settings, raw, tmp_path):
+    """One batch, mixed timeouts: the short job waits while the long one runs;
+    a second drain meanwhile must not rescue it, and it runs exactly once."""
+    out = tmp_path / "ran"
+    slow, _ = queue.enqueue(database, JobSpec("sleep", {"seconds": 2.0}, timeout_seconds=4))
+    fast, _ = queue.enqueue(
+        database, JobSpec("tests.record", {"path": str(out), "value": "fast"}, timeout_seconds=0.3, max_attempts=1)
+    )
+    others = []
+
+    def second_drain() -> None:
+        time.sleep(1.2)  # past the fast job's first lease (timeout 0.3 + grace 0.3)
+        own = db.Database(db_settings)
+        others.append(worker.drain(own, settings=Settings(lease_grace_seconds=0.3)))
+        own.close()
+
+    thread = threading.Thread(target=second_drain)
+    thread.start()
+    worker.drain(database, settings=Settings(lease_grace_seconds=0.3), batch_size=10)
+    thread.join()
+    assert others[0].rescued == 0
+    done = queue.get(database, fast["id"])
+    assert (done["state"], done["attempts"], done["errors"]) == ("succeeded", 1, [])
+    assert out.read_text().split() == ["fast"]
+    assert queue.get(database, slow["id"])["state"] == "succeeded"
+
+
+def test_a_task_calling_sys_exit_fails_alone(database, tmp_path):
+    out = tmp_path / "ran"
+    bad, _ = queue.enqueue(database, JobSpec("tests.exit", max_attempts=1))
+    mate, _ = queue.enqueue(database, JobSpec("tests.record", {"path": str(out), "value": "mate"}, max_attempts=1))
+    report = worker.drain(database, batch_size=10)
+    assert (report.failed, report.succeeded) == (1, 1)
+    assert queue.get(database, bad["id"])["error"]["type"] == "SystemExit"
+    assert queue.get(database, mate["id"])["state"] == "succeeded"
+
+
+def test_an_interrupted_drain_gives_back_what_it_had_not_started(database, raw):
+    queue.enqueue(database, JobSpec("tests.interrupt"))
+    waiting, _ = queue.enqueue(database, JobSpec("echo", max_attempts=1))
+    with pytest.raises(KeyboardInterrupt):
+        worker.drain(database, batch_size=10)
+    after = queue.get(database, waiting["id"])
+    assert (after["state"], after["attempts"]) == ("pending", 0)
+    assert worker.drain(database).succeeded == 1
+
+
+def test_a_claim_whose_answer_is_lost_is_read_back_not_resent(database, raw, monkeypatch):
+    from pg8000.exceptions import InterfaceError
+
+    queue.enqueue_many(database, [JobSpec("echo", {"i": i}, max_attempts=1) for i in range(4)])
+    real = db.Database._execute
+    lost = []
+
+    def execute(self, name, params):
+        rows = real(self, name, params)
+        if name == "claim" and not lost:
+            lost.append(name)
+            raise InterfaceError("network error")  # committed, but the answer never arrived
+        return rows
+
+    monkeypatch.setattr(db.Database, "_execute", execute)
+    report = worker.drain(database, batch_size=2)
+    assert lost and report.succeeded == 4
+    assert raw.run("SELECT state, attempts, count(*) FROM jobs GROUP BY 1, 2") == [["succeeded", 1, 4]]

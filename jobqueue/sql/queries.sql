@@ -104,6 +104,13 @@ WITH next AS (
 SELECT CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts, timeout_seconds)) AS text)
 FROM claimed;
 
+-- name: reclaim
+-- The batch a claim took when its answer was lost with the connection: the
+-- jobs this worker holds (worker ids are unique per drain), in claim order.
+SELECT CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts, timeout_seconds)
+                     ORDER BY priority, run_at, id) AS text)
+FROM jobs WHERE state = 'running' AND worker_id = :worker;
+
 -- name: complete
 -- Record a batch of successes. The guard (same worker, same attempt) makes a
 -- late write from an attempt that lost its lease a no-op: worker_id is set
@@ -146,11 +153,15 @@ WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
 
 -- name: renew_leases
 -- Extend the leases of claimed jobs still waiting their turn in this worker,
--- so a slow batch does not look lost while it is being worked through.
+-- so a slow batch does not look lost while it is being worked through: each
+-- must last through the job about to run (x seconds more) and then its own.
+-- The ids renewed come back; one missing was rescued meanwhile and is not
+-- this worker's to run any more.
 UPDATE jobs AS j
-SET lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
-FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text)
-WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
+SET lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace + COALESCE(o.x, 0))
+FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text, x float8)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w
+RETURNING CAST(j.id AS text);
 
 -- name: rescue
 -- Jobs whose worker died: a running job past its lease goes back to pending,
@@ -172,6 +183,13 @@ SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' 
     lease_expires_at = NULL, worker_id = NULL
 FROM lost WHERE j.id = lost.id
 RETURNING j.id, j.state;
+
+-- name: count_unfit
+-- Due pending jobs whose timeout is longer than a drain can give them: they
+-- would wait forever for a longer-running drain, so an idle drain says so.
+SELECT count(*) FROM jobs
+WHERE state = 'pending' AND run_at <= now() AND timeout_seconds > :max_timeout
+  AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])));
 
 -- name: get
 -- One job by id.
