@@ -257,7 +257,7 @@ def _raw_worker(cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: 
     ready.put(os.getpid())
     go.wait()
     while True:
-        claimed = claim.run(worker=worker, limit=batch, grace=grace, max_timeout=1e9)[0][0]
+        claimed = claim.run(worker=worker, limit=batch, grace=grace, max_timeout=1e9, queues=None)[0][0]
         rows = [] if claimed is None else json.loads(claimed)  # the batch is one JSON value
         if not rows:
             if stop.wait(0.005):

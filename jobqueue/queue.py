@@ -292,10 +292,7 @@ def claim(
     """Lease up to ``limit`` due jobs; rows are [id, task, payload, attempt, max_attempts, timeout]."""
     params: dict[str, Any] = {"worker": worker, "limit": limit, "grace": grace, "max_timeout": max_timeout}
     try:
-        if queues is None:
-            rows = run(db, "claim", resend=False, **params)
-        else:
-            rows = run(db, "claim_in_queues", resend=False, queues=list(queues), **params)
+        rows = run(db, "claim", resend=False, queues=None if queues is None else list(queues), **params)
     except ConnectionLost:
         # The claim may have committed before the answer was lost; sending it
         # again would take a second batch and strand the first until its

@@ -63,34 +63,17 @@ SELECT {job_columns} FROM jobs
 WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_keys AS text[]));
 
 -- name: claim
--- Take up to :limit due pending jobs of any queue whose timeout fits the time
--- left, in priority, run_at, id order, skipping rows other workers hold. Each
--- claim is an attempt: attempts goes up and the job is leased to :worker.
+-- Take up to :limit due pending jobs (of the :queues named, or of any queue
+-- when it is NULL) whose timeout fits the time left, in priority, run_at, id
+-- order, skipping rows other workers hold. Each claim is an attempt:
+-- attempts goes up and the job is leased to :worker.
 -- The batch comes back as one JSON text, [[id, task, payload, attempt,
 -- max_attempts, timeout], ...] (NULL when nothing was due): one value to
 -- decode instead of a driver round of conversions per row and column.
 WITH next AS (
     SELECT id FROM jobs
     WHERE state = 'pending' AND run_at <= now() AND timeout_seconds <= :max_timeout
-    ORDER BY priority, run_at, id
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE jobs AS j
-    SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
-        lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
-    FROM next WHERE j.id = next.id
-    RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds
-)
-SELECT CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts, timeout_seconds)) AS text)
-FROM claimed;
-
--- name: claim_in_queues
--- As claim, limited to the named queues (a schedule that drains only some).
-WITH next AS (
-    SELECT id FROM jobs
-    WHERE state = 'pending' AND run_at <= now() AND timeout_seconds <= :max_timeout
-      AND queue = ANY(CAST(:queues AS text[]))
+      AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
     ORDER BY priority, run_at, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
