@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
@@ -27,6 +27,7 @@ from .errors import ConfigError, ConnectionLost, DatabaseUnavailable
 
 # SQLSTATEs that mean "this connection is gone", not "this statement is wrong".
 _DISCONNECT_CODES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
+T = TypeVar("T")
 _AUTH_FAILED = {"28P01", "28000"}
 
 
@@ -157,31 +158,13 @@ class Database:
         self._forget()
 
     def run(self, name: str, *, resend: bool = True, **params: Any) -> list[list[Any]]:
-        """Run a named query, re-opening a broken connection once.
+        """Run a named query (a prepared statement), re-opening a broken connection once.
 
         With ``resend=False`` a lost connection raises ConnectionLost instead
         of sending the statement again: for a statement whose effect, should
         the first one have committed, the caller must recover differently.
         """
-        try:
-            return self._execute(name, params)
-        except Exception as exc:
-            if not is_disconnect(exc):
-                raise
-            if self._in_transaction:
-                self._forget()
-                raise DatabaseUnavailable("the database connection was lost mid-transaction") from None
-            if not resend:
-                self._forget()
-                raise ConnectionLost(f"the database connection was lost during {name}") from None
-        self._forget()
-        try:
-            return self._execute(name, params)
-        except Exception as exc:
-            if is_disconnect(exc):
-                self._forget()
-                raise DatabaseUnavailable("the database connection was lost and could not be re-opened") from None
-            raise
+        return self._reconnecting(lambda: self._execute(name, params), name, resend)
 
     def _execute(self, name: str, params: dict[str, Any]) -> list[list[Any]]:
         conn = self.connection
@@ -193,14 +176,22 @@ class Database:
 
     def execute(self, text: str, **params: Any) -> Any:
         """Run literal SQL (migrations, session settings); retried like run."""
+        return self._reconnecting(lambda: self.connection.run(text, **params), "a statement", True)
+
+    def _reconnecting(self, action: Callable[[], T], what: str, resend: bool) -> T:
         try:
-            return self.connection.run(text, **params)
+            return action()
         except Exception as exc:
-            if not is_disconnect(exc) or self._in_transaction:
+            if not is_disconnect(exc):
                 raise
-        self._forget()
+            in_transaction = self._in_transaction
+            self._forget()
+            if in_transaction:
+                raise DatabaseUnavailable("the database connection was lost mid-transaction") from None
+            if not resend:
+                raise ConnectionLost(f"the database connection was lost during {what}") from None
         try:
-            return self.connection.run(text, **params)
+            return action()
         except Exception as exc:
             if is_disconnect(exc):
                 self._forget()

@@ -33,6 +33,7 @@ def configure(env: Mapping[str, str] | None = None) -> http.Config:
     error = None
     try:
         settings = Settings.from_env(env)
+        log.set_level(settings.log_level)
         tasks.load_modules(settings.task_modules)
     except ConfigError as exc:
         settings, error = Settings(), str(exc)
