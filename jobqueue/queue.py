@@ -18,7 +18,7 @@ from pg8000.exceptions import DatabaseError
 from . import states
 from .db import Database, Runner, run, sqlstate
 from .errors import ConnectionLost, InvalidTransition, JobNotFound, ValidationError
-from .spec import JobSpec, Resolved, check_payload_json, json_storable, uuid7
+from .spec import JobSpec, Resolved, json_storable, payload_text, uuid7
 from .sql import JOB_COLUMNS
 
 Job = dict[str, Any]
@@ -74,10 +74,6 @@ def _micros(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
-def _payload_json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
-
-
 def enqueue(db: Database | Runner, spec: JobSpec) -> tuple[Job, bool]:
     """Insert one job; return (job, created). A repeated idempotency key returns
     the existing job with created=False instead of a duplicate."""
@@ -87,7 +83,7 @@ def enqueue(db: Database | Runner, spec: JobSpec) -> tuple[Job, bool]:
         id=job_id,
         queue=spec.queue,
         task=spec.task,
-        payload=_payload_json(spec.payload),
+        payload=payload_text(spec.payload, "payload"),
         priority=spec.priority,
         run_at=spec.run_at,
         delay=spec.delay_seconds or 0.0,
@@ -118,7 +114,7 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[Job]:
         raise ValidationError(f"a batch holds at most {MAX_BATCH} jobs", field="jobs")
     ids, resolved, records = [], [], []
     for i, spec in enumerate(specs):
-        r = spec.resolve(f"jobs[{i}].", check_payload=False)
+        r = spec.resolve(f"jobs[{i}].")
         job_id = uuid7()
         # Short keys, and defaults left out: the server parses every byte of
         # this (see enqueue_many in queries.sql for the names).
@@ -162,7 +158,7 @@ def _batch_json(records: list[dict[str, Any]], resolved: list[Resolved]) -> str:
         text = None
     if text is None or not json_storable(text):
         for i, r in enumerate(resolved):
-            check_payload_json(r.payload, f"jobs[{i}].payload")
+            payload_text(r.payload, f"jobs[{i}].payload")
         raise ValidationError("the batch cannot be stored as JSON", field="jobs")  # unreachable in practice
     return text
 

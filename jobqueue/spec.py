@@ -97,7 +97,7 @@ class JobSpec:
             raise ValidationError("task is required", field=prefix + "task")
         return cls(**{name: data[name] for name in FIELDS if data.get(name) is not None}).validated(prefix)
 
-    def validated(self, prefix: str = "", *, check_payload: bool = True) -> JobSpec:
+    def validated(self, prefix: str = "") -> JobSpec:
         """Check every field and fill the task's defaults; raises ValidationError.
 
         A spec this returned is marked, so the enqueue that follows a request's
@@ -105,16 +105,16 @@ class JobSpec:
         """
         if self.__dict__.get("_valid"):
             return self
-        checked = JobSpec(*self.resolve(prefix, check_payload=check_payload))
+        checked = JobSpec(*self.resolve(prefix))
         object.__setattr__(checked, "_valid", True)  # frozen: not a field, so eq and repr ignore it
         return checked
 
-    def resolve(self, prefix: str = "", *, check_payload: bool = True) -> Resolved:
+    def resolve(self, prefix: str = "") -> Resolved:
         """The checked fields with the task's defaults filled in, as a plain tuple.
 
-        ``check_payload=False`` leaves the payload's JSON check to a caller that
-        serialises a whole batch once and checks that instead. A task's own
-        defaults were checked when it was registered, so they are not again.
+        That the payload can be stored as JSON is checked where it is
+        serialised for the insert (payload_text), so it is serialised once.
+        A task's own defaults were checked when it was registered.
         """
         if self.__dict__.get("_valid"):
             return Resolved(*(getattr(self, f) for f in Resolved._fields))
@@ -126,8 +126,6 @@ class JobSpec:
         payload = {} if self.payload is None else self.payload
         if not isinstance(payload, dict):
             raise ValidationError("payload must be a JSON object", field=prefix + "payload")
-        if check_payload:
-            check_payload_json(payload, prefix + "payload")
         if self.queue is None:
             queue = definition.queue
         else:
@@ -195,10 +193,10 @@ def _text(value: Any, name: str, max_length: int) -> str:
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def check_payload_json(payload: Any, field: str) -> None:
-    """Raise ValidationError naming ``field`` unless jsonb can store the payload."""
+def payload_text(payload: Any, field: str) -> str:
+    """The payload as JSON text; ValidationError naming ``field`` unless jsonb can store it."""
     try:
-        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"payload is not JSON-serialisable: {exc}", field=field) from None
     if not json_storable(text):
@@ -206,6 +204,7 @@ def check_payload_json(payload: Any, field: str) -> None:
             "payload must not contain NUL characters or unpaired surrogates (PostgreSQL cannot store them)",
             field=field,
         )
+    return text
 
 
 def json_storable(text: str) -> bool:
