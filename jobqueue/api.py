@@ -132,8 +132,13 @@ def process(
     *,
     budget_seconds: float | None,
     settings: Settings | None = None,
+    cap_seconds: float | None = None,
 ) -> Body:
-    """Drain due jobs within the budget; ``options`` may narrow it to queues or a count."""
+    """Drain due jobs within the budget; ``options`` may narrow it to queues or a count.
+
+    ``cap_seconds`` is the whole budget of any drain of this deployment (a
+    Lambda's timeout), when known: jobs longer than that are set aside.
+    """
     options = {} if options is None else _object(options, "the process options")
     _only(options, _PROCESS_FIELDS)
     queues = options.get("queues")
@@ -152,7 +157,9 @@ def process(
         raise ValidationError(f"max_jobs must be a whole number between 1 and {MAX_DRAIN_JOBS}", field="max_jobs")
     from . import worker  # only drains need it; cold starts of the HTTP path skip it
 
-    report = worker.drain(db, budget_seconds=budget_seconds, queues=queues, max_jobs=max_jobs, settings=settings)
+    report = worker.drain(
+        db, budget_seconds=budget_seconds, cap_seconds=cap_seconds, queues=queues, max_jobs=max_jobs, settings=settings
+    )
     return {"status": "ok", "drain": report.as_dict()}
 
 
