@@ -28,7 +28,7 @@ import socket
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -169,6 +169,7 @@ def drain(
     max_jobs: int | None = None,
     settings: Settings | None = None,
     batch_size: int | None = None,
+    on_claim: Callable[[int, int, float, bool], None] | None = None,
 ) -> DrainReport:
     """Run due jobs until none is due, the budget is spent, or max_jobs ran.
 
@@ -177,6 +178,8 @@ def drain(
     ``cap_seconds`` is the most any drain of this deployment gets (a Lambda's
     whole timeout): a job whose timeout exceeds it can never run, so it is set
     aside for a while (and reported) rather than left blocking its queue.
+    ``on_claim(claimed, limit, seconds_left, deferred)`` hears of every claim
+    (the fan-out sizes itself by it).
     """
     run = _Drain(
         db or dbmod.default(),
@@ -187,6 +190,7 @@ def drain(
         max_jobs,
         batch_size,
     )
+    run.on_claim = on_claim
     return run.run()
 
 
@@ -231,6 +235,7 @@ class _Drain:
         self.logging_jobs = log.enabled("INFO")
         self.call: Any = None
         self.interrupted = False
+        self.on_claim: Callable[[int, int, float, bool], None] | None = None
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -334,6 +339,11 @@ class _Drain:
                 self.waiting.append(_Job(row, now, self.grace))
         self.claimed += len(self.waiting)
         self.renew_check_at = now + 1.0
+        if self.on_claim is not None:
+            try:
+                self.on_claim(len(claim.rows), limit, self.deadline - now, bool(claim.deferred))
+            except Exception as exc:  # noqa: BLE001 - starting more drains is best effort
+                log.warning("fanout_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         if claim.parked:
             self.report.unfit += claim.parked
             log.warning(
