@@ -194,9 +194,12 @@ def remaining_seconds(context: Any) -> float | None:
 
 
 class Response:
+    """A JSON body (a dict), no body (None), or text already encoded (a str: a
+    dashboard file, whose headers then name its Content-Type)."""
+
     __slots__ = ("body", "headers", "status")
 
-    def __init__(self, status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, body: dict[str, Any] | str | None, headers: dict[str, str] | None = None) -> None:
         self.status = status
         self.body = body
         self.headers = headers
@@ -577,6 +580,18 @@ def openapi(request: Request) -> Response:
     return Response(200, document(_server_url(request)))
 
 
+def ui_page(request: Request) -> Response:
+    from . import dashboard  # only the dashboard's requests load its files
+
+    return dashboard.page(request)
+
+
+def ui_asset(request: Request) -> Response:
+    from . import dashboard
+
+    return dashboard.asset(request)
+
+
 def _server_url(request: Request) -> str | None:
     """The API's base URL as the client called it: its domain, and whatever
     came before the matched route in the requested path (a stage, a base path)."""
@@ -602,6 +617,8 @@ ROUTES: list[Route] = [
     Route("GET", "/stats", "stats", stats, "Counts per queue and state, age of the oldest due job"),
     Route("GET", "/health", "health", health, "Database reachable and schema version", auth=False),
     Route("GET", "/openapi.json", "openapi", openapi, "This API as an OpenAPI 3 document"),
+    Route("GET", "/ui", "dashboard", ui_page, "The dashboard page", auth=False),
+    Route("GET", "/ui/{asset}", "dashboardAsset", ui_asset, "A file of the dashboard page", auth=False),
 ]
 ROUTER = Router(ROUTES)
 
@@ -670,7 +687,7 @@ def _response_size(text: str) -> int:
 
 def _respond(
     status: int,
-    body: dict[str, Any] | None,
+    body: dict[str, Any] | str | None,
     extra: dict[str, str] | None,
     request: Request | None,
     request_id: str,
@@ -683,6 +700,8 @@ def _respond(
     if body is None:
         del headers["Content-Type"]
         text = ""
+    elif isinstance(body, str):  # a dashboard file: small, and its type is in ``extra``
+        text = body
     else:
         text = _encode(body)
         if _response_size(text) > MAX_RESPONSE_BYTES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from .dashboard import asset_names
 from .spec import MAX_ATTEMPTS, MAX_DELAY_SECONDS, MAX_KEY_LENGTH, MAX_PRIORITY, MAX_TIMEOUT_SECONDS
 from .states import ALL as STATES
 
@@ -38,6 +39,11 @@ _AUTH_ERRORS = {"401": _error("Missing or invalid bearer token.")}
 _COMMON_ERRORS = {
     "500": _error("Unexpected failure; details.request_id identifies it in the logs."),
     "503": _error("The database is unreachable."),
+}
+
+_PAGE_HEADERS = {
+    name: {"schema": {"type": "string"}}
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "ETag")
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -378,6 +384,59 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": {"description": "An OpenAPI 3.1 document.", "content": {"application/json": {}}},
                 **_AUTH_ERRORS,
+            },
+        },
+    },
+    "/ui": {
+        "get": {
+            "operationId": "dashboard",
+            "summary": "The dashboard page; needs no token (it asks for one and sends it to the routes above)",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "The page, with a strict Content-Security-Policy. Revalidate it (ETag).",
+                    "headers": _PAGE_HEADERS,
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+                "304": {"description": "Not modified: If-None-Match holds the page's ETag."},
+                "500": _COMMON_ERRORS["500"],
+            },
+        },
+    },
+    "/ui/{asset}": {
+        "get": {
+            "operationId": "dashboardAsset",
+            "summary": "A file of the dashboard page; needs no token",
+            "security": [],
+            "parameters": [
+                {
+                    "name": "asset",
+                    "in": "path",
+                    "required": True,
+                    "description": "The file's name; any other name is a 404.",
+                    "schema": {"enum": asset_names()},
+                },
+                {
+                    "name": "v",
+                    "in": "query",
+                    "required": False,
+                    "description": "The file's content hash, as the page links it: the answer may then be cached "
+                    "for good.",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file.",
+                    "headers": {"ETag": {"schema": {"type": "string"}}},
+                    "content": {
+                        media: {"schema": {"type": "string"}}
+                        for media in ("text/css", "text/javascript", "image/svg+xml")
+                    },
+                },
+                "304": {"description": "Not modified: If-None-Match holds the file's ETag."},
+                "404": _error("No dashboard file has this name."),
+                "500": _COMMON_ERRORS["500"],
             },
         },
     },

@@ -103,12 +103,17 @@ def function_url(method: str, path: str, body: Any = None, headers: Mapping[str,
 
 
 def call(event: dict[str, Any], context: Any = None) -> tuple[int, dict[str, str], Any]:
-    """Invoke app.lambda_handler; returns (status, headers, decoded body or None)."""
+    """Invoke app.lambda_handler; returns (status, headers, decoded body or None).
+
+    A JSON body is decoded; any other (a dashboard file) comes back as its text.
+    """
     response = app.lambda_handler(event, context or FakeContext())
     assert set(response) == {"statusCode", "headers", "body", "isBase64Encoded"}
     assert response["isBase64Encoded"] is False
-    text = response["body"]
-    return response["statusCode"], response["headers"], (json.loads(text) if text else None)
+    text, headers = response["body"], response["headers"]
+    if text and headers.get("Content-Type") != "application/json":
+        return response["statusCode"], headers, text
+    return response["statusCode"], headers, (json.loads(text) if text else None)
 
 
 def assert_error(body: Any, *, field: str | None = None) -> None:

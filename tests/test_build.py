@@ -94,6 +94,8 @@ def test_zip_holds_the_app_and_runtime_dependencies_only(built: Path) -> None:
     expected_app_files = {path.relative_to(ROOT).as_posix() for path in _source_files()}
     assert expected_app_files == {name for name in names if name.startswith("jobqueue/")}
     assert any(name.startswith("jobqueue/sql/") and name.endswith(".sql") for name in names)
+    dashboard = {f"jobqueue/ui/{path.name}" for path in (ROOT / "jobqueue" / "ui").iterdir()}
+    assert {"jobqueue/ui/index.html", "jobqueue/ui/app.js", "jobqueue/ui/style.css"} <= dashboard <= set(names)
 
     for name in names:
         top = name.split("/", 1)[0]
@@ -149,6 +151,8 @@ job_id = json.loads(steps["submit"]["body"])["job"]["id"]
 scheduled = json.loads((events / "eventbridge-scheduled.json").read_text())
 steps["drain"] = app.lambda_handler(scheduled, Context())
 steps["status"] = http("GET", "/jobs/" + job_id)
+steps["ui"] = http("GET", "/ui")
+steps["ui_script"] = http("GET", "/ui/app.js")
 steps["loaded_from"] = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())})
 steps["sys_path"] = sys.path
 print(json.dumps(steps, default=str))
@@ -216,3 +220,10 @@ def test_unpacked_zip_serves_http_and_drains_on_schedule(
     assert job["state"] == "succeeded", job
     assert job["result"] == {"x": 1}
     assert job["attempts"] == 1
+
+    # The dashboard's files came out of the ZIP, not out of the source tree.
+    assert steps["ui"]["statusCode"] == 200, steps["ui"]
+    assert steps["ui"]["headers"]["Content-Type"].startswith("text/html")
+    assert 'src="ui/app.js?v=' in steps["ui"]["body"]
+    assert steps["ui_script"]["statusCode"] == 200
+    assert steps["ui_script"]["body"] == (ROOT / "jobqueue" / "ui" / "app.js").read_text()

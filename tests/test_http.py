@@ -54,7 +54,7 @@ def routes_seen(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def _exercise(route: http.Route, make: Any, raw: Any) -> tuple[int, Any]:
     """Send a request that the route should answer successfully."""
     job = submit(make, payload={"n": 1})
-    path = route.path.replace("{id}", job["id"])
+    path = route.path.replace("{id}", job["id"]).replace("{asset}", "app.js")
     body = None
     if route.name == "submitJob":
         body = {"task": "echo", "payload": {"route": True}}
@@ -79,6 +79,8 @@ EXPECTED = {
     "stats": (200, "stats"),
     "health": (200, "schema_version"),
     "openapi": (200, "openapi"),
+    "dashboard": (200, "<!doctype html>"),
+    "dashboardAsset": (200, "'use strict';"),
 }
 
 
@@ -440,7 +442,8 @@ def test_misconfiguration_fails_every_request_naming_the_variable(settings_env: 
 
 def test_protected_routes_need_a_token_and_health_does_not(raw: Any) -> None:
     for route in http.ROUTES:
-        status, headers, body = call(v2(route.method, route.path.replace("{id}", "x"), {"task": "echo"}))
+        path = route.path.replace("{id}", "x").replace("{asset}", "app.js")
+        status, headers, body = call(v2(route.method, path, {"task": "echo"}))
         if route.auth:
             assert status == 401, route
             assert_error(body)
