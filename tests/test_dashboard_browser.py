@@ -1,0 +1,387 @@
+"""The dashboard in a real browser: Chromium (the system's) driven by Playwright,
+against the local stack (``python -m jobqueue serve``) in a subprocess on the
+test database.
+
+Every page fails its test on any console error, uncaught exception or
+Content-Security-Policy violation, so the policy is proven to hold for the
+page as it really runs, not only to be sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from jobqueue import http
+
+from .test_local import Stack, call, free_port, stack_env
+
+TOKEN = "browser-test-token"
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOSTILE = {"x": '<img src=x onerror="window.__pwned=1">', "y": "<script>window.__pwned=2</script>"}
+WAIT_MS = 20_000  # for what the page shows after a refresh (every 5 s) or a drain (every 0.5 s)
+# Until GET /queues is deployed the page asks once, gets a 404, and shows /stats instead.
+QUEUES_ROUTE = any(route.path == "/queues" for route in http.ROUTES)
+
+# Collect CSP violations the moment they happen, before the page's own script runs.
+WATCH_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__violations.push(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'}`);
+});
+"""
+
+
+def find_chromium() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        found = candidate and shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium found (install the chromium package, or set CHROMIUM to a Chrome binary)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def stack(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One local stack for the module, on the test database, draining every 0.5 s; yields its URL."""
+    started = Stack(stack_env(**server_env, JOBQUEUE_API_TOKEN=TOKEN), tmp_path_factory.mktemp("ui"), free_port())
+    try:
+        yield started.wait_ready()
+    finally:
+        started.kill()
+
+
+class Watched:
+    """A page whose console errors, uncaught errors and CSP violations are kept."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        self.allowed: list[Callable[[Any], bool]] = []
+        page.add_init_script(WATCH_VIOLATIONS)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and not any(allow(message) for allow in self.allowed):
+            self.problems.append(f"console: {message.text} ({message.location.get('url')})")
+
+    def allow_failed_load(self, status: int, path: str) -> None:
+        """Chromium logs every non-2xx fetch; allow one the test expects."""
+
+        def allowed(message: Any) -> bool:
+            url = urlsplit(message.location.get("url") or "")
+            return f"status of {status}" in message.text and url.path.endswith(path)
+
+        self.allowed.append(allowed)
+
+    def check(self) -> None:
+        violations = self.page.evaluate("window.__violations")
+        assert violations == [], violations
+        assert self.problems == [], self.problems
+
+
+@pytest.fixture
+def watched(browser: Any, stack: str) -> Iterator[Callable[..., Watched]]:
+    """New pages in fresh contexts (their own sessionStorage); each is checked at the end."""
+    pages: list[Watched] = []
+    contexts: list[Any] = []
+
+    def open_page(**options: Any) -> Watched:
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = Watched(context.new_page())
+        if not QUEUES_ROUTE:
+            page.allow_failed_load(404, "/queues")
+        pages.append(page)
+        return page
+
+    yield open_page
+    try:
+        for page in pages:
+            page.check()
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def api(url: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    status, answer = call(method, f"{url}{path}", body, TOKEN)
+    assert 200 <= status < 300, answer
+    return answer
+
+
+def wait_for_job(stack: str, job_id: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        job = api(stack, "GET", f"/jobs/{job_id}")["job"]
+        if check(job):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+
+
+def sign_in(page: Any, url: str, token: str = TOKEN) -> Any:
+    """Load the page, enter the token; returns the page's HTTP response."""
+    response = page.goto(f"{url}/ui")
+    page.locator("#token").fill(token)
+    page.locator("#signin button[type=submit]").click()
+    return response
+
+
+def test_sign_in_see_retry_and_hostile_payloads_as_text(stack: str, watched: Any, database: Any) -> None:
+    from playwright.sync_api import expect
+
+    url = stack
+    watch = watched()
+    page = watch.page
+    response = page.goto(f"{url}/ui")
+    assert response.status == 200
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "connect-src 'self'" in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#app-view")).to_be_hidden()
+
+    page.locator("#token").fill(TOKEN)
+    page.locator("#signin button[type=submit]").click()
+    expect(page.locator("#app-view")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('jobqueue.token')") == TOKEN
+
+    # A job submitted through the API appears without touching the page: it refreshes itself.
+    job = api(stack, "POST", "/jobs", {"task": "echo", "queue": "ui-demo", "payload": {"n": 1}})["job"]
+    expect(page.locator(f'#jobs tr[data-id="{job["id"]}"]')).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator('#queues tr[data-queue="ui-demo"]')).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(f'#jobs tr[data-id="{job["id"]}"] .badge')).to_have_text("succeeded", timeout=WAIT_MS)
+
+    # A failed job: found with the state filter, opened, retried.
+    failing = api(stack, "POST", "/jobs", {"task": "fail", "payload": {"permanent": True, "message": "boom"}})["job"]
+    wait_for_job(stack, failing["id"], lambda j: j["state"] == "failed")
+    page.locator("#filters select[name=state]").select_option("failed")
+    page.locator("#filters button[type=submit]").click()
+    row = page.locator(f'#jobs tr[data-id="{failing["id"]}"]')
+    expect(row).to_be_visible(timeout=WAIT_MS)
+    assert set(page.locator("#jobs tbody .badge").all_inner_texts()) == {"failed"}
+    row.locator("td.task a").click()
+    detail = page.locator("#detail")
+    expect(detail).to_be_visible()
+    expect(detail.locator(".errors li")).to_have_count(1)
+    expect(detail.locator(".errors li").first).to_contain_text("Permanent: boom")
+    expect(detail.locator("#cancel")).to_be_disabled()
+    detail.locator("#retry").click()
+    expect(page.locator("#notice")).to_contain_text("is pending again")
+    retried = wait_for_job(stack, failing["id"], lambda j: j["attempts"] == 2 and j["state"] == "failed")
+    assert len(retried["errors"]) == 2
+    expect(detail.locator(".errors li")).to_have_count(2, timeout=WAIT_MS)  # the open job refreshes too
+    expect(detail.locator("dd").nth(2)).to_have_text(f"2 of {retried['max_attempts']}")
+
+    # Hostile text in a payload, a result and an error message is shown, never run.
+    page.locator("#filters button[type=reset]").click()
+    hostile = api(stack, "POST", "/jobs", {"task": "echo", "payload": HOSTILE})["job"]
+    wait_for_job(stack, hostile["id"], lambda j: j["state"] == "succeeded")
+    page.goto(f"{url}/ui#job={hostile['id']}")  # signed in still: the token is in this tab's sessionStorage
+    expect(detail.locator("pre").first).to_contain_text("__pwned=2", timeout=WAIT_MS)
+    assert json.loads(detail.locator("pre").first.text_content()) == HOSTILE  # the payload, as text
+    assert json.loads(detail.locator("pre").nth(1).text_content()) == HOSTILE  # the result, echoed
+    evil = api(stack, "POST", "/jobs", {"task": "fail", "payload": {"permanent": True, "message": HOSTILE["x"]}})
+    wait_for_job(stack, evil["job"]["id"], lambda j: j["state"] == "failed")
+    page.goto(f"{url}/ui#job={evil['job']['id']}")
+    expect(detail.locator(".errors li").first).to_contain_text(HOSTILE["x"], timeout=WAIT_MS)
+    expect(page.locator(f'#jobs tr[data-id="{hostile["id"]}"]')).to_be_visible(timeout=WAIT_MS)
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("main img, main script").count() == 0
+
+    # Signing out forgets the token and what was shown.
+    page.locator("#signout").click()
+    expect(page.locator("#signin")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('jobqueue.token')") is None
+    assert page.locator("#jobs tbody tr").count() == 0
+    page.reload()
+    expect(page.locator("#signin")).to_be_visible()
+
+
+def test_a_refused_token_asks_again(stack: str, watched: Any, database: Any) -> None:
+    from playwright.sync_api import expect
+
+    watch = watched()
+    watch.allow_failed_load(401, "/stats")
+    watch.allow_failed_load(401, "/queues")
+    watch.allow_failed_load(401, "/jobs")
+    page = watch.page
+    sign_in(page, stack, "not-the-token")
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#notice")).to_contain_text("refused the token")
+    assert page.evaluate("sessionStorage.getItem('jobqueue.token')") is None
+
+    page.locator("#token").fill(TOKEN)
+    page.locator("#signin button[type=submit]").click()
+    expect(page.locator("#app-view")).to_be_visible()
+    expect(page.locator("#updated")).to_contain_text("Updated", timeout=WAIT_MS)
+    expect(page.locator("#notice")).to_be_hidden()
+
+
+def test_cancel_and_page_through_jobs(stack: str, watched: Any, database: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = watched().page
+    later = [{"task": "noop", "queue": "ui-pages", "delay_seconds": 3600, "payload": {"i": i}} for i in range(30)]
+    jobs = api(stack, "POST", "/jobs/batch", {"jobs": later})["jobs"]
+    newest_first = [job["id"] for job in reversed(jobs)]
+    sign_in(page, stack)
+    page.goto(f"{stack}/ui#queue=ui-pages")
+    rows = page.locator("#jobs tbody tr")
+    expect(rows).to_have_count(25, timeout=WAIT_MS)
+    assert [rows.nth(i).get_attribute("data-id") for i in range(25)] == newest_first[:25]
+    expect(page.locator("#newer")).to_be_disabled()
+    page.locator("#older").click()
+    expect(rows).to_have_count(5)
+    assert [rows.nth(i).get_attribute("data-id") for i in range(5)] == newest_first[25:]
+    expect(page.locator("#older")).to_be_disabled()
+    expect(page.locator("#page")).to_have_text("Page 2")
+    page.locator("#newer").click()
+    expect(rows).to_have_count(25)
+
+    target = newest_first[3]
+    page.locator(f'#jobs tr[data-id="{target}"] td.task a').click()
+    expect(page.locator("#retry")).to_be_disabled()
+    page.locator("#cancel").click()
+    expect(page.locator("#notice")).to_contain_text("is cancelled")
+    expect(page.locator(f'#jobs tr[data-id="{target}"] .badge')).to_have_text("cancelled", timeout=WAIT_MS)
+    assert api(stack, "GET", f"/jobs/{target}")["job"]["state"] == "cancelled"
+    expect(page.locator("#cancel")).to_be_disabled(timeout=WAIT_MS)
+
+
+def test_refresh_never_piles_up_and_rests_while_hidden(stack: str, watched: Any, raw: Any, database: Any) -> None:
+    """The local stack answers one request at a time, like one Lambda container:
+    while a job sleeps in a drain, every request waits. A minute of the page's
+    time passes then; it must have one refresh waiting, not twelve."""
+    from playwright.sync_api import expect
+
+    page = watched().page
+    page.add_init_script(
+        """
+        Object.defineProperty(Document.prototype, 'hidden', {get: () => window.__hidden === true});
+        Object.defineProperty(Document.prototype, 'visibilityState',
+          {get: () => (window.__hidden === true ? 'hidden' : 'visible')});
+        """
+    )
+    page.clock.install()
+    sign_in(page, stack)
+    expect(page.locator("#updated")).to_contain_text("Updated", timeout=WAIT_MS)
+
+    started: list[str] = []
+    finished: list[str] = []
+    page.on("request", lambda request: started.append(request.url))
+    page.on("requestfinished", lambda request: finished.append(request.url))
+    page.on("requestfailed", lambda request: finished.append(request.url))
+
+    # Hidden: a minute passes with no request at all.
+    page.evaluate("window.__hidden = true; document.dispatchEvent(new Event('visibilitychange'))")
+    page.clock.run_for(60_000)
+    page.wait_for_timeout(200)
+    assert started == []
+    # Visible again: it refreshes at once.
+    page.evaluate("window.__hidden = false; document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_function("document.querySelector('#updated').textContent.startsWith('Updated')")
+    deadline = time.monotonic() + 10
+    while len(finished) < len(started) or not started:
+        assert time.monotonic() < deadline, (started, finished)
+        page.wait_for_timeout(50)
+    per_refresh = len(started)
+    assert 1 <= per_refresh <= 3, started
+
+    # The stack busy for a few seconds: a minute of page time brings one refresh, waiting.
+    sleeper = api(stack, "POST", "/jobs", {"task": "sleep", "payload": {"seconds": 4}})["job"]
+    deadline = time.monotonic() + 15
+    while raw.run("SELECT state FROM jobs WHERE id = CAST(:id AS uuid)", id=sleeper["id"])[0][0] != "running":
+        assert time.monotonic() < deadline, "the sleep job never started"
+        time.sleep(0.05)
+    started.clear()
+    finished.clear()
+    page.clock.run_for(60_000)
+    page.wait_for_timeout(500)
+    in_flight = len(started)
+    assert in_flight <= per_refresh, started
+    # Once the stack answers, the page goes on refreshing on its schedule.
+    deadline = time.monotonic() + 30
+    while len(finished) < in_flight:
+        assert time.monotonic() < deadline, (started, finished)
+        page.wait_for_timeout(100)
+    started.clear()
+    deadline = time.monotonic() + 20
+    while not started:
+        assert time.monotonic() < deadline, "no refresh after the stack answered again"
+        page.clock.run_for(1_000)
+        page.wait_for_timeout(100)
+
+
+def test_behind_a_stage_prefix_every_request_stays_under_it(stack: str, watched: Any, database: Any) -> None:
+    """The browser loads /prod/ui; a stand-in for API Gateway strips the stage."""
+    from playwright.sync_api import expect
+
+    url = stack
+    page = watched().page
+    seen: list[str] = []
+
+    def gateway(route: Any) -> None:
+        parts = urlsplit(route.request.url)
+        seen.append(parts.path)
+        if not parts.path.startswith("/prod/"):
+            route.fulfill(status=404, body="outside the stage")
+            return
+        route.fulfill(response=route.fetch(url=parts._replace(path=parts.path[len("/prod") :]).geturl()))
+
+    page.route(f"{url}/**", gateway)
+    job = api(stack, "POST", "/jobs", {"task": "echo", "queue": "ui-stage", "payload": {"staged": True}})["job"]
+    page.goto(f"{url}/prod/ui")
+    page.locator("#token").fill(TOKEN)
+    page.locator("#signin button[type=submit]").click()
+    expect(page.locator(f'#jobs tr[data-id="{job["id"]}"]')).to_be_visible(timeout=WAIT_MS)
+    page.locator(f'#jobs tr[data-id="{job["id"]}"] td.task a').click()
+    expect(page.locator("#detail pre").first).to_contain_text('"staged": true', timeout=WAIT_MS)
+    assert {"/prod/ui", "/prod/ui/app.js", "/prod/ui/style.css", "/prod/stats", "/prod/jobs"} <= set(seen), seen
+    assert f"/prod/jobs/{job['id']}" in seen
+    assert all(path.startswith("/prod/") for path in seen), seen
+
+
+@pytest.mark.parametrize("width", [390, 1200])
+def test_no_sideways_scrolling_on_a_phone_or_a_laptop(stack: str, watched: Any, database: Any, width: int) -> None:
+    from playwright.sync_api import expect
+
+    job = api(stack, "POST", "/jobs", {"task": "echo", "queue": "ui-width", "payload": {"w": "x" * 500}})["job"]
+    page = watched(viewport={"width": width, "height": 800}).page
+    sign_in(page, stack)
+    expect(page.locator(f'#jobs tr[data-id="{job["id"]}"]')).to_be_visible(timeout=WAIT_MS)
+    page.locator(f'#jobs tr[data-id="{job["id"]}"] td.task a').click()
+    expect(page.locator("#detail pre").first).to_be_visible(timeout=WAIT_MS)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    box = page.locator("#detail").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
