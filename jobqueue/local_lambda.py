@@ -71,9 +71,9 @@ def _container_main(conn: Any, env: dict[str, str], timeout: float, arn: str) ->
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the service stops us; Ctrl-C is for it
     os.environ.update(env)
-    from .local import LambdaContext  # noqa: PLC0415 - after the environment is final
-
     import app  # the cold start
+
+    from .local import LambdaContext
 
     while True:
         message = conn.recv()
@@ -326,4 +326,3 @@ def _api_error(status: int, code: str, message: str) -> tuple[int, list[tuple[st
     """An error as Lambda's REST-JSON protocol sends it (botocore reads the type from the header)."""
     headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
     return status, headers, json.dumps({"Type": "User", "message": message}).encode()
-
