@@ -7,9 +7,10 @@ and by submits.
   across containers, and a drain that dies frees its slot the moment its
   connection ends. A drain that finds every slot taken returns at once.
 - **Fan-out.** A drain whose claims come back full estimates how long the
-  due backlog would take it alone; when that is longer than its budget it
-  invokes more drains (asynchronous Invoke of its own function). A drain
-  whose budget ends with due work left hands over to a fresh invocation.
+  due backlog would take it alone; when that is longer than a few seconds
+  (or than its budget) it invokes more drains (asynchronous Invoke of its
+  own function). A drain whose budget ends with due work left hands over to
+  a fresh invocation.
 - **Wake on submit.** A submit that makes work due now starts a drain when
   none is running; a row in jobqueue_wake makes a burst of submits ask once.
   A drain that gives up its slot looks once more for due work before it
@@ -41,6 +42,10 @@ from .errors import DatabaseUnavailable
 SLOT_CLASS = 0x6A71  # "jq": the first key of every slot lock
 MAX_HOPS = 10
 FANOUT_EVERY = 1.0  # seconds between a drain's fan-out decisions
+# A backlog is spread over enough drains to clear it in about this long (or
+# in the budget left, when that is shorter), as an event source mapping
+# scales out while messages wait.
+CLEAR_WITHIN = 5.0
 WAKE_TTL = 10.0  # a wake nobody answered within this long may be asked again
 BACKLOG_CAP = 2000  # per queue, when sizing a fan-out
 INVOKE_COOLDOWN = 300.0  # after the function was refused permission to invoke itself
@@ -169,7 +174,7 @@ class Spread:
 
         mean = worker._mean_job_seconds or 0.0
         seconds = backlog * mean / self.settings.concurrency
-        wanted = min(self.settings.max_drains, math.ceil(seconds / max(remaining, 1.0)))
+        wanted = min(self.settings.max_drains, math.ceil(seconds / max(min(remaining, CLEAR_WITHIN), 1.0)))
         self.started = [t for t in self.started if now - t < 5.0]
         more = wanted - running - len(self.started)
         for _ in range(max(0, more)):
