@@ -595,6 +595,7 @@ def _announce(out: TextIO, url: str, token: str | None, token_file: Path, where:
         f"jobqueue is running at {url}",
         token_line,
         f"  database  {where}",
+        f"  dashboard {url}/ui",
         f"  drain     {schedule}",
         "",
         "Submit a job, then read it back with the id it returns:",

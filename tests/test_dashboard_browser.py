@@ -75,7 +75,9 @@ def stack(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     """One local stack for the module, on the test database, draining every 0.5 s; yields its URL."""
     started = Stack(stack_env(**server_env, JOBQUEUE_API_TOKEN=TOKEN), tmp_path_factory.mktemp("ui"), free_port())
     try:
-        yield started.wait_ready()
+        url = started.wait_ready()
+        assert started.printed("dashboard") == f"{url}/ui"  # serve says where the page is
+        yield url
     finally:
         started.kill()
 
