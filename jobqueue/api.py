@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from . import log, tasks
+from . import log, metrics, tasks
 from . import queue as store
 from .config import Settings
 from .db import Database, Runner
@@ -160,6 +160,7 @@ def process(
     report = worker.drain(
         db, budget_seconds=budget_seconds, cap_seconds=cap_seconds, queues=queues, max_jobs=max_jobs, settings=settings
     )
+    metrics.drain(report, settings)
     return {"status": "ok", "drain": report.as_dict()}
 
 

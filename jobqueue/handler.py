@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import api, http, log, tasks
+from . import api, http, log, metrics, tasks
 from . import db as dbmod
 from .config import Settings
 from .errors import ConfigError, ValidationError
@@ -60,6 +60,8 @@ def dispatch(event: Any, context: Any = None) -> Any:
             if records[0].get("eventSource") == "aws:sqs":
                 return sqs(records, context, config)
         if event.get("source") in SCHEDULE_SOURCES:
+            if config.error is None:
+                metrics.tick(config.settings)  # before the drain, so a failing drain still reports its backlog
             return scheduled(event, context, config)
         if "action" in event:
             return direct(event, context, config)
