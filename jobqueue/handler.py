@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import api, http, log, metrics, tasks
+from . import api, http, invocation, log, metrics, tasks
 from . import db as dbmod
 from .config import Settings
 from .errors import ConfigError, ValidationError
@@ -51,6 +51,7 @@ def configure(env: Mapping[str, str] | None = None) -> http.Config:
 def dispatch(event: Any, context: Any = None) -> Any:
     """``app.lambda_handler``: route the event by its shape."""
     config = _config or configure()
+    invocation.begin(context, config.settings)
     if isinstance(event, dict):
         ctx = event.get("requestContext")
         if isinstance(ctx, dict) and ("httpMethod" in event or "http" in ctx):

@@ -28,7 +28,7 @@ import socket
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -36,7 +36,7 @@ from typing import Any
 from . import db as dbmod
 from . import log, queue, tasks
 from .config import Settings
-from .errors import DatabaseUnavailable, JobTimeout, Permanent, UnknownTask
+from .errors import ClaimLost, DatabaseUnavailable, JobTimeout, Permanent, UnknownTask
 from .execution import CANCEL_GRACE, Executor, Finished, call_async_here
 from .outcomes import Outcomes
 from .spec import json_storable
@@ -169,6 +169,7 @@ def drain(
     max_jobs: int | None = None,
     settings: Settings | None = None,
     batch_size: int | None = None,
+    on_claim: Callable[[int, int, float, bool], None] | None = None,
 ) -> DrainReport:
     """Run due jobs until none is due, the budget is spent, or max_jobs ran.
 
@@ -177,6 +178,8 @@ def drain(
     ``cap_seconds`` is the most any drain of this deployment gets (a Lambda's
     whole timeout): a job whose timeout exceeds it can never run, so it is set
     aside for a while (and reported) rather than left blocking its queue.
+    ``on_claim(claimed, limit, seconds_left, deferred)`` hears of every claim
+    (the fan-out sizes itself by it).
     """
     run = _Drain(
         db or dbmod.default(),
@@ -187,6 +190,7 @@ def drain(
         max_jobs,
         batch_size,
     )
+    run.on_claim = on_claim
     return run.run()
 
 
@@ -225,12 +229,14 @@ class _Drain:
         self.stopped: str | None = None
         self.claim_at = 0.0  # no claim before this (after an empty one, or until a rate window opens)
         self.claim_failures = 0
+        self.reclaim_first = False
         self.limited: set[str] = set()  # queues with a concurrency limit: free their capacity promptly
         self.limited_at = 0.0
         self.renew_check_at = 0.0
         self.logging_jobs = log.enabled("INFO")
         self.call: Any = None
         self.interrupted = False
+        self.on_claim: Callable[[int, int, float, bool], None] | None = None
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -313,27 +319,41 @@ class _Drain:
                 return
         self._refresh_limits(now)
         try:
-            claim = queue.claim(
-                self.db,
-                worker=self.worker,
-                limit=limit,
-                grace=self.grace,
-                fits=min(fits, 1e9),
-                cap=self.cap,
-                park_seconds=PARK_SECONDS,
-                queues=self.queues,
-            )
+            if self.reclaim_first:  # a claim's answer was lost: first take back what it took
+                claim = queue.reclaim(self.db, worker=self.worker)
+                self.reclaim_first = False
+            else:
+                claim = queue.claim(
+                    self.db,
+                    worker=self.worker,
+                    limit=limit,
+                    grace=self.grace,
+                    fits=min(fits, 1e9),
+                    cap=self.cap,
+                    park_seconds=PARK_SECONDS,
+                    queues=self.queues,
+                )
         except DatabaseUnavailable as exc:
+            self.reclaim_first = self.reclaim_first or isinstance(exc, ClaimLost)
             self._database_down(exc)
             return
         self.claim_failures = 0
-        # A claim whose answer was lost is read back whole: skip what this drain already has.
-        known = set(self.running) | self.outcomes.ids() if claim.reclaimed else ()
-        for row in claim.rows:
-            if row[0] not in known:
-                self.waiting.append(_Job(row, now, self.grace))
+        if claim.reclaimed:
+            # A claim whose answer was lost, read back whole: every job this
+            # drain holds. Keep what it does not know already; then claim as usual.
+            known = set(self.running) | self.outcomes.ids()
+            self.waiting.extend(_Job(row, now, self.grace) for row in claim.rows if row[0] not in known)
+            self.claimed += len(self.waiting)
+            self.claim_at = 0.0
+            return
+        self.waiting.extend(_Job(row, now, self.grace) for row in claim.rows)
         self.claimed += len(self.waiting)
         self.renew_check_at = now + 1.0
+        if self.on_claim is not None:
+            try:
+                self.on_claim(len(claim.rows), limit, self.deadline - now, bool(claim.deferred))
+            except Exception as exc:  # noqa: BLE001 - starting more drains is best effort
+                log.warning("fanout_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         if claim.parked:
             self.report.unfit += claim.parked
             log.warning(

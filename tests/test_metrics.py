@@ -26,7 +26,7 @@ import pytest
 from awslambdaric.lambda_context import LambdaContext
 
 import app
-from jobqueue import JobSpec, handler, metrics, queue
+from jobqueue import JobSpec, handler, invocation, metrics, queue
 from jobqueue.config import Settings
 from jobqueue.errors import ConfigError
 
@@ -46,11 +46,17 @@ pytestmark = pytest.mark.usefixtures("database", "in_lambda")
 
 @pytest.fixture
 def in_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The function as Lambda runs it (Lambda sets AWS_LAMBDA_FUNCTION_NAME), with its own namespace."""
+    """The function as Lambda runs it (Lambda sets AWS_LAMBDA_FUNCTION_NAME), with its own namespace.
+
+    Fan-out is off: it would invoke the function through Lambda's API, and
+    these drains are about what one invocation writes.
+    """
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "jobqueue")
-    handler.configure({"JOBQUEUE_API_TOKEN": TOKEN, "JOBQUEUE_METRICS_NAMESPACE": NAMESPACE})
+    env = {"JOBQUEUE_API_TOKEN": TOKEN, "JOBQUEUE_METRICS_NAMESPACE": NAMESPACE, "JOBQUEUE_FANOUT": "off"}
+    handler.configure(env)
     yield
     handler.configure()
+    invocation.reset()
 
 
 def context(remaining_ms: int = 120_000) -> LambdaContext:
