@@ -48,7 +48,7 @@ DRAIN_COUNTS = (
     ("JobsRetried", "retried"),
 )
 JOB_DURATION = "JobDuration"  # how long each job ran
-JOB_START_LATENCY = "JobStartLatency"  # from the time a job was due until a drain claimed it
+JOB_START_LATENCY = "JobStartLatency"  # from the time a job was due until it started
 JOBS_RESCUED = "JobsRescued"  # jobs whose lease ran out, put back or failed (per drain)
 
 # What each scheduled tick writes, per queue and once overall.

@@ -78,7 +78,7 @@ class QueueReport:
     retried: int = 0
     failed: int = 0
     durations: list[float] = field(default_factory=list)  # seconds each job ran
-    waits: list[float] = field(default_factory=list)  # seconds from due to started
+    waits: list[float] = field(default_factory=list)  # seconds from due to started (submit-to-start latency)
 
 
 @dataclass
@@ -142,6 +142,7 @@ class _Job:
 
     __slots__ = (
         "attempt",
+        "claimed_at",
         "deadline",
         "id",
         "lease_end",
@@ -155,7 +156,8 @@ class _Job:
 
     def __init__(self, row: list[Any], claimed_at: float, grace: float) -> None:
         self.id, self.name, self.payload, self.attempt, self.max_attempts, self.timeout, self.queue = row[:7]
-        self.waited = row[7] if len(row) > 7 else None
+        self.waited = row[7] if len(row) > 7 else None  # seconds from due to claimed
+        self.claimed_at = claimed_at
         self.lease_end = claimed_at + self.timeout + grace  # it ends no sooner than this
         self.deadline = float("inf")
 
@@ -435,6 +437,8 @@ class _Drain:
 
     def _start(self, job: _Job, definition: tasks.Task, now: float) -> None:
         func, payload, timeout = definition.func, job.payload, job.timeout
+        if job.waited is not None:  # from due to started: the claim's wait plus the time it waited for a slot
+            job.waited = float(job.waited) + (now - job.claimed_at)
         inline = self.slots == 1 or definition.alone
         if not inline and not definition.is_async:
             mean = _task_seconds.get(job.name)
@@ -535,7 +539,7 @@ class _Drain:
         stats.processed += 1
         stats.durations.append(seconds)
         if job.waited is not None:
-            stats.waits.append(float(job.waited))
+            stats.waits.append(job.waited)
         self.report.processed += 1
         urgent = job.queue in self.limited
         if error is None:
