@@ -188,8 +188,9 @@ class Request:
 
 
 def remaining_seconds(context: Any) -> float | None:
-    """The invocation's time left, from Lambda's context (None without one)."""
-    getter = getattr(context, "get_remaining_time_millis", None)
+    """The invocation's time left, from Lambda's context (None without one, as
+    when the CLI drains)."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
     return None if getter is None else getter() / 1000
 
 

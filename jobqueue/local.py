@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from queue import Empty, Queue
 from socket import AF_INET6
+from types import SimpleNamespace
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
@@ -283,21 +284,33 @@ def scheduled_event() -> dict[str, Any]:
 
 
 class LambdaContext:
-    """The parts of Lambda's context object a handler relies on: a request id and a deadline."""
-
-    function_name = "jobqueue-local"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:jobqueue-local"
-    memory_limit_in_mb = 512
-    log_group_name = "/aws/lambda/jobqueue-local"
-    log_stream_name = "local"
+    """Lambda's context object as the Python runtime (awslambdaric) builds it: the
+    same public attributes and methods, and the same clock (a deadline in epoch
+    milliseconds). The runtime's class is not importable here, since it is no
+    dependency of the function; a test holds the two side by side."""
 
     def __init__(self, timeout_seconds: float = INVOCATION_TIMEOUT) -> None:
         self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
+        self.function_name = "jobqueue-local"
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = "arn:aws:lambda:local:000000000000:function:jobqueue-local"
+        self.memory_limit_in_mb = "512"  # the runtime reads it from the environment: a string
+        self.log_group_name = "/aws/lambda/jobqueue-local"
+        self.log_stream_name = "local"
+        self.tenant_id = None
+        self.client_context = None  # only mobile SDK invocations carry these two
+        self.identity = SimpleNamespace(cognito_identity_id=None, cognito_identity_pool_id=None)
+        self._epoch_deadline_time_in_ms = int(time.time() * 1000 + timeout_seconds * 1000)
 
-    def get_remaining_time_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._epoch_deadline_time_in_ms - int(time.time() * 1000))
+
+    def w3c(self) -> dict[str, str]:
+        """The W3C trace context of the invocation: none locally."""
+        return {}
+
+    def log(self, msg: Any) -> None:
+        sys.stdout.write(str(msg))
 
 
 # --- the container: one invocation at a time ------------------------------------------
@@ -366,7 +379,7 @@ class Invoker:
             call.error = Closed()
             raise
         finally:
-            if context.get_remaining_time_millis() == 0:
+            if context.get_remaining_time_in_millis() == 0:
                 log.warning("local.invocation_timed_out", request_id=context.aws_request_id, limit=self.timeout_seconds)
             call.done.set()
 

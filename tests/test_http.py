@@ -16,7 +16,7 @@ from jobqueue import db as dbmod
 from jobqueue.errors import DatabaseUnavailable
 
 from .apigw import AUTH, TOKEN, assert_error, call, function_url, settings_env_fixture, v1, v2  # noqa: F401
-from .conftest import FakeContext
+from .conftest import make_context
 
 pytestmark = pytest.mark.usefixtures("database", "settings_env")
 
@@ -202,7 +202,7 @@ def test_trailing_slash_and_head() -> None:
 
 
 def test_responses_are_json_with_content_type_and_request_id() -> None:
-    context = FakeContext(request_id="req-123")
+    context = make_context(request_id="req-123")
     import app
 
     for event in (v2("GET", "/health"), v2("GET", "/missing"), v1("POST", "/jobs", "[", AUTH)):
@@ -357,7 +357,7 @@ def test_process_uses_the_remaining_time_and_options() -> None:
         submit(queue="q1")
     submit(queue="q2")
     # Less time left than the drain's safety margin: nothing may be claimed.
-    status, _, body = call(v2("POST", "/process", headers=AUTH), FakeContext(remaining_ms=1500))
+    status, _, body = call(v2("POST", "/process", headers=AUTH), make_context(remaining_ms=1500))
     assert (status, body["drain"]["processed"], body["drain"]["stopped"]) == (200, 0, "budget")
     _, _, body = call(v2("POST", "/process", {"queues": ["q1"], "max_jobs": 2}, AUTH))
     assert (body["drain"]["processed"], body["drain"]["stopped"]) == (2, "max_jobs")
@@ -406,7 +406,7 @@ def test_unexpected_exception_is_a_500_with_request_id_and_no_trace(monkeypatch:
     monkeypatch.setattr(api, "stats", boom)
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
-    status, _, body = call(v2("GET", "/stats", headers=AUTH), FakeContext(request_id="req-500"))
+    status, _, body = call(v2("GET", "/stats", headers=AUTH), make_context(request_id="req-500"))
     assert status == 500
     assert_error(body)
     assert body["details"] == {"request_id": "req-500"}
@@ -546,8 +546,8 @@ def test_one_json_log_line_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stderr", stream)
     log.set_level("INFO")
     try:
-        call(v2("POST", "/jobs", {"task": "echo"}, AUTH), FakeContext(request_id="req-a"))
-        call(v2("GET", "/nowhere", headers=AUTH), FakeContext(request_id="req-b"))
+        call(v2("POST", "/jobs", {"task": "echo"}, AUTH), make_context(request_id="req-a"))
+        call(v2("GET", "/nowhere", headers=AUTH), make_context(request_id="req-b"))
     finally:
         log.set_level("ERROR")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]

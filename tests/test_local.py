@@ -24,6 +24,7 @@ from queue import Empty, Queue
 from typing import Any
 
 import pytest
+from awslambdaric.lambda_context import LambdaContext
 
 from jobqueue import local
 
@@ -39,13 +40,11 @@ DB_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_S
 def test_http_event_has_the_shape_of_an_http_api_event() -> None:
     headers = [("Host", "127.0.0.1:8000"), ("X-Many", "a"), ("x-many", "b"), ("Cookie", "a=1; b=2")]
     event = local.http_event("POST", "/jobs?state=pending&tag=a&tag=b", headers, b'{"task": "echo"}')
-    sample_file = EVENTS / "apigw-http-v2.json"
-    if sample_file.exists():
-        sample = json.loads(sample_file.read_text())
-        optional = {"pathParameters", "stageVariables"}  # absent on a $default route
-        assert set(sample) - optional <= set(event)
-        assert set(sample["requestContext"]) - {"authorizer"} <= set(event["requestContext"])
-        assert set(sample["requestContext"]["http"]) == set(event["requestContext"]["http"])
+    sample = json.loads((EVENTS / "apigw-http-v2.json").read_text())
+    optional = {"pathParameters", "stageVariables"}  # absent on a $default route
+    assert set(sample) - optional <= set(event)
+    assert set(sample["requestContext"]) - {"authorizer"} <= set(event["requestContext"])
+    assert set(sample["requestContext"]["http"]) == set(event["requestContext"]["http"])
     assert event["rawPath"] == "/jobs"
     assert event["rawQueryString"] == "state=pending&tag=a&tag=b"
     assert event["queryStringParameters"] == {"state": "pending", "tag": "a,b"}
@@ -67,9 +66,33 @@ def test_binary_bodies_are_base64_encoded() -> None:
 def test_scheduled_event_looks_like_the_rule_sample() -> None:
     event = local.scheduled_event()
     assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
-    sample_file = EVENTS / "eventbridge-scheduled.json"
-    if sample_file.exists():
-        assert set(json.loads(sample_file.read_text())) == set(event)
+    assert set(json.loads((EVENTS / "eventbridge-scheduled.json").read_text())) == set(event)
+
+
+def _public(obj: object) -> set[str]:
+    return {name for name in dir(obj) if not name.startswith("_")}
+
+
+def test_the_local_context_is_the_runtime_context() -> None:
+    """Same public names as awslambdaric's LambdaContext, and the same answer from
+    get_remaining_time_in_millis for the same deadline, before and after it."""
+    local_context = local.LambdaContext(timeout_seconds=5)
+    deadline = local_context._epoch_deadline_time_in_ms
+    real = LambdaContext("id", None, None, deadline, local_context.invoked_function_arn)
+    assert _public(local_context) == _public(real)
+    for name in _public(real):
+        assert callable(getattr(local_context, name)) == callable(getattr(real, name)), name
+    # The runtime copies it from AWS_LAMBDA_FUNCTION_MEMORY_SIZE: a string, not an int.
+    assert isinstance(local_context.memory_limit_in_mb, str)
+    assert _public(local_context.identity) == _public(real.identity)
+    assert local_context.w3c() == real.w3c() == {}
+    for _ in range(3):
+        left = real.get_remaining_time_in_millis()
+        assert 4000 < left <= 5000
+        assert abs(local_context.get_remaining_time_in_millis() - left) <= 5
+    gone = local.LambdaContext(timeout_seconds=-1)
+    past = LambdaContext("id", None, None, gone._epoch_deadline_time_in_ms)
+    assert gone.get_remaining_time_in_millis() == past.get_remaining_time_in_millis() == 0
 
 
 def test_http_response_follows_api_gateway_rules() -> None:
@@ -100,7 +123,7 @@ def test_invocations_run_one_at_a_time_in_the_main_thread() -> None:
         nonlocal running
         running += 1
         seen.append(
-            (running, threading.current_thread() is threading.main_thread(), context.get_remaining_time_millis())
+            (running, threading.current_thread() is threading.main_thread(), context.get_remaining_time_in_millis())
         )
         time.sleep(0.01)
         running -= 1
