@@ -25,6 +25,8 @@ MAX_TIMEOUT_SECONDS = 900.0  # Lambda's own ceiling
 MAX_DELAY_SECONDS = 366 * 86400.0
 MAX_KEY_LENGTH = 255
 MAX_TASK_LENGTH = 200
+RUN_AT_MIN = datetime(1970, 1, 1, tzinfo=timezone.utc)
+RUN_AT_MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
 FIELDS = (
     "task",
@@ -241,6 +243,12 @@ def _number(value: Any, name: str, lo: float, hi: float) -> float:
 
 
 def _datetime(value: Any, name: str) -> datetime:
+    """A time in UTC from 1970 to 9999; a time without an offset is taken as UTC.
+
+    The range is checked on the time converted to UTC, which is what is
+    stored: 9999-12-31T23:00:00-01:00 is past the year 9999 and
+    1970-01-01T00:00:00+01:00 is still in 1969.
+    """
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -250,6 +258,10 @@ def _datetime(value: Any, name: str) -> datetime:
         raise ValidationError("run_at must be an ISO 8601 date-time", field=name)
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    if not 1970 <= value.year <= 9999:
-        raise ValidationError("run_at is out of range", field=name)
-    return value.astimezone(timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError:  # the offset moved it past year 1 or 9999
+        value = None
+    if value is None or not RUN_AT_MIN <= value <= RUN_AT_MAX:
+        raise ValidationError("run_at must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z", field=name)
+    return value
