@@ -47,6 +47,7 @@ INVOCATION_TIMEOUT = 60.0  # seconds: the default Timeout in template.yaml (must
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation
 SHUTDOWN_GRACE = 10.0
 _HOP_BY_HOP = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})
+_GATEWAY_HEADERS = frozenset({"x-forwarded-proto", "x-forwarded-for"})
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -214,8 +215,11 @@ def http_event(
         name = name.lower()
         if name == "cookie":
             cookies.extend(part.strip() for part in value.split(";") if part.strip())
-        else:
+        elif name not in _GATEWAY_HEADERS:
             merged[name] = f"{merged[name]},{value}" if name in merged else value
+    # What API Gateway itself adds (overwriting any the client sent), with this
+    # server's plain HTTP in place of the gateway's HTTPS.
+    merged.update({"x-forwarded-proto": "http", "x-forwarded-for": source_ip})
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
@@ -417,6 +421,18 @@ def gateway_error(status: int, message: str) -> tuple[int, list[tuple[str, str]]
     return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
 
 
+def _header_text(value: str) -> str:
+    """A header value as the client's UTF-8 spelled it. http.server decodes header
+    bytes as Latin-1, which turns an UTF-8 "é" into "Ã©"; undo that when the
+    bytes are UTF-8, and keep the Latin-1 reading when they are not."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 class _TooLarge(Exception):
     pass
 
@@ -443,7 +459,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         event = http_event(
             self.command,
             self.path,
-            list(self.headers.items()),
+            [(name, _header_text(value)) for name, value in self.headers.items()],
             body,
             source_ip=self.client_address[0],
             protocol=self.request_version,
@@ -495,7 +511,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+    def __getattr__(self, name: str) -> Any:
+        """Every method goes to the handler, as API Gateway passes them all to the
+        function: TRACE or PROPFIND get its JSON 405, not this server's HTML 501."""
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         """The handler logs each request itself, as it does in Lambda."""

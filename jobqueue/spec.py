@@ -22,6 +22,7 @@ from .errors import UnknownTask, ValidationError
 MAX_PRIORITY = 32767
 MAX_ATTEMPTS = 100
 MAX_TIMEOUT_SECONDS = 900.0  # Lambda's own ceiling
+MIN_TIMEOUT_SECONDS = 0.001
 MAX_DELAY_SECONDS = 366 * 86400.0
 MAX_KEY_LENGTH = 255
 MAX_TASK_LENGTH = 200
@@ -139,7 +140,7 @@ class JobSpec:
         priority = (
             definition.priority
             if self.priority is None
-            else _int(self.priority, prefix + "priority", -MAX_PRIORITY, MAX_PRIORITY)
+            else whole_number(self.priority, prefix + "priority", -MAX_PRIORITY, MAX_PRIORITY)
         )
         if self.run_at is not None and self.delay_seconds is not None:
             raise ValidationError("give run_at or delay_seconds, not both", field=prefix + "delay_seconds")
@@ -152,12 +153,12 @@ class JobSpec:
         max_attempts = (
             definition.max_attempts
             if self.max_attempts is None
-            else _int(self.max_attempts, prefix + "max_attempts", 1, MAX_ATTEMPTS)
+            else whole_number(self.max_attempts, prefix + "max_attempts", 1, MAX_ATTEMPTS)
         )
         timeout = (
             definition.timeout
             if self.timeout_seconds is None
-            else _number(self.timeout_seconds, prefix + "timeout_seconds", 0.001, MAX_TIMEOUT_SECONDS)
+            else _number(self.timeout_seconds, prefix + "timeout_seconds", MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
         )
         key = (
             None
@@ -189,6 +190,11 @@ def _text(value: Any, name: str, max_length: int) -> str:
             f"{name.rsplit('.', 1)[-1]} must not contain NUL characters or unpaired surrogates", field=name
         )
     return value
+
+
+def idempotency_key(value: Any, name: str = "idempotency_key") -> str:
+    """A valid idempotency key (1 to 255 characters PostgreSQL can store), or ValidationError."""
+    return _text(value, name, MAX_KEY_LENGTH)
 
 
 # A JSON-escaped NUL (\u0000 preceded by an even number of backslashes).
@@ -226,7 +232,11 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def _int(value: Any, name: str, lo: int, hi: int) -> int:
+def whole_number(value: Any, name: str, lo: int, hi: int) -> int:
+    """An integer as JSON Schema counts them: 8923 and 8923.0 alike (JSON has one
+    number type), not 8923.5, not true."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be an integer", field=name)
     if not lo <= value <= hi:

@@ -12,8 +12,9 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pg8000.native
 import pytest
@@ -139,3 +140,17 @@ def make_context(remaining_ms: int = 60_000, request_id: str = "test-request") -
         deadline_ms,
         "arn:aws:lambda:us-east-1:123456789012:function:jobqueue",
     )
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "the condition") -> Any:
+    """Poll ``condition`` until it returns something true, and return that; fail
+    the test after ``timeout`` seconds. Tests wait for what they need, never for
+    a fixed time: the machine is slowest exactly when it matters."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
