@@ -94,5 +94,7 @@ def test_the_api_keeps_to_its_document(
     assert warnings == {}, f"{summary}\n{warnings}\n{done.stdout[-20000:]}"
     assert stack.proc.poll() is None, stack.logs()
     assert stack.interrupt() == 0
-    errors = [line for line in stack.logs().splitlines() if '"level":"ERROR"' in line]
-    assert errors == [], "\n".join(errors[:20])
+    # Jobs a fuzzed submit made fail log at ERROR by design; nothing else may.
+    records = [json.loads(line) for line in stack.logs().splitlines() if line.startswith("{")]
+    errors = [record for record in records if record["level"] == "ERROR" and record["event"] != "job"]
+    assert errors == [], errors[:20]
