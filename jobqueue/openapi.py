@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from . import tasks
+from .http import MAX_JSON_DEPTH
 from .spec import (
     MAX_ATTEMPTS,
     MAX_DELAY_SECONDS,
@@ -34,7 +35,6 @@ NO_NUL = "^[^\\u0000]*$"
 # (A time on 1970-01-01 or 9999-12-31 whose offset takes it out of range in UTC
 # is refused too; the description says so, as a pattern cannot.)
 RUN_AT_YEARS = "^(19[7-9][0-9]|[2-9][0-9]{3})-"
-MAX_DEPTH = 64  # http.MAX_JSON_DEPTH; not imported, to keep the two readable side by side
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -180,7 +180,7 @@ _SCHEMAS: dict[str, Any] = {
     "Payload": {
         "type": "object",
         "description": f"Any JSON object PostgreSQL can store: no NUL character in any string or key, "
-        f"nested at most {MAX_DEPTH} levels deep (the whole body counts).",
+        f"nested at most {MAX_JSON_DEPTH} levels deep (the whole body counts).",
         "propertyNames": {"pattern": NO_NUL},
         "additionalProperties": _ref("JsonValue"),
     },
