@@ -257,8 +257,8 @@ def _raw_worker(cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: 
     ready.put(os.getpid())
     go.wait()
     while True:
-        claimed = claim.run(worker=worker, limit=batch, grace=grace, max_timeout=1e9, queues=None)[0][0]
-        rows = [] if claimed is None else json.loads(claimed)  # the batch is one JSON value
+        claimed = claim.run(worker=worker, limit=batch, grace=grace, fits=1e9, cap=None, park=600.0, queues=None)
+        rows = json.loads(claimed[0][0])["j"]  # the batch is one JSON value
         if not rows:
             if stop.wait(0.005):
                 break

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from . import log, spec, states, tasks
+from . import fanout, invocation, log, spec, states, tasks
 from . import queue as store
 from .config import Settings
 from .db import Database, Runner
@@ -59,6 +59,8 @@ def submit(db: Database | Runner, data: Any, *, idempotency_key: str | None = No
         if data.get("idempotency_key") is None:
             data = {**data, "idempotency_key": idempotency_key}
     job, created = store.enqueue(db, JobSpec.from_dict(data))
+    if created and job["run_at"] <= job["created_at"]:
+        fanout.wake(db)  # due now: make sure a drain is running
     return {"status": "ok", "job": job}, created
 
 
@@ -72,7 +74,10 @@ def submit_batch(db: Database | Runner, data: Any) -> Body:
     if len(jobs) > store.MAX_BATCH:
         raise ValidationError(f"a batch holds at most {store.MAX_BATCH} jobs, got {len(jobs)}", field="jobs")
     specs = [JobSpec.from_dict(job, prefix=f"jobs[{i}].") for i, job in enumerate(jobs)]
-    return {"status": "ok", "jobs": store.enqueue_many(db, specs)}
+    created = store.enqueue_many(db, specs)
+    if any(job["run_at"] <= job["created_at"] for job in created):
+        fanout.wake(db)
+    return {"status": "ok", "jobs": created}
 
 
 def status(db: Database | Runner, job_id: Any) -> Body:
@@ -138,7 +143,7 @@ def _filter_text(value: Any, name: str) -> None:
             raise ValidationError(f"{name} must be valid Unicode text", field=name) from None
 
 
-_PROCESS_FIELDS = frozenset({"queues", "max_jobs"})
+_PROCESS_FIELDS = frozenset({"queues", "max_jobs", "hop"})
 
 
 def process(
@@ -148,7 +153,13 @@ def process(
     budget_seconds: float | None,
     settings: Settings | None = None,
 ) -> Body:
-    """Drain due jobs within the budget; ``options`` may narrow it to queues or a count."""
+    """Drain due jobs within the budget; ``options`` may narrow it to queues or a count.
+
+    Inside Lambda (the handler has recorded the invocation) the drain takes a
+    slot, starts more drains as its backlog needs, and sets aside jobs longer
+    than any drain's whole budget; ``hop`` is how many invocations led to this
+    one, so that no chain of drains starting drains grows without end.
+    """
     options = {} if options is None else _object(options, "the process options")
     _only(options, _PROCESS_FIELDS)
     queues = options.get("queues")
@@ -163,9 +174,17 @@ def process(
     max_jobs = options.get("max_jobs")
     if max_jobs is not None:
         max_jobs = whole_number(max_jobs, "max_jobs", 1, MAX_DRAIN_JOBS)
-    from . import worker  # only drains need it; cold starts of the HTTP path skip it
-
-    report = worker.drain(db, budget_seconds=budget_seconds, queues=queues, max_jobs=max_jobs, settings=settings)
+    hop = whole_number(options.get("hop", 0), "hop", 0, fanout.MAX_HOPS)
+    report = fanout.drain(
+        db,
+        settings or invocation.settings() or Settings.from_env(),
+        function=invocation.function(),
+        hop=hop,
+        budget_seconds=budget_seconds,
+        cap_seconds=invocation.budget_cap(),
+        queues=queues,
+        max_jobs=max_jobs,
+    )
     return {"status": "ok", "drain": report.as_dict()}
 
 
@@ -205,11 +224,12 @@ def migrate(db: Database | Runner) -> Body:
 class Ingested:
     """What became of an SQS batch: how many jobs it holds now, and which messages failed."""
 
-    __slots__ = ("enqueued", "failed")
+    __slots__ = ("due", "enqueued", "failed")
 
     def __init__(self) -> None:
         self.enqueued = 0
         self.failed: list[str] = []
+        self.due = False  # some job it enqueued is due now
 
 
 def ingest(db: Database | Runner, messages: Sequence[tuple[str, Any]]) -> Ingested:
@@ -233,8 +253,9 @@ def ingest(db: Database | Runner, messages: Sequence[tuple[str, Any]]) -> Ingest
     for start in range(0, len(good), store.MAX_BATCH):
         chunk = good[start : start + store.MAX_BATCH]
         try:
-            store.enqueue_many(db, [spec for _, spec in chunk])
+            jobs = store.enqueue_many(db, [spec for _, spec in chunk])
             result.enqueued += len(chunk)
+            result.due = result.due or any(job["run_at"] <= job["created_at"] for job in jobs)
         except DatabaseUnavailable as exc:  # the rest would fail the same way: leave them to SQS
             log.error("sqs_database_unavailable", error=str(exc), messages=len(good) - start)
             result.failed.extend(message_id for message_id, _ in good[start:])
@@ -242,13 +263,16 @@ def ingest(db: Database | Runner, messages: Sequence[tuple[str, Any]]) -> Ingest
         except Exception:  # noqa: BLE001 - find the one message the batch statement choked on
             for message_id, spec in chunk:
                 try:
-                    store.enqueue(db, spec)
+                    job, _ = store.enqueue(db, spec)
                     result.enqueued += 1
+                    result.due = result.due or job["run_at"] <= job["created_at"]
                 except ValidationError as exc:
                     _rejected(result, message_id, exc)
                 except Exception as exc:  # noqa: BLE001 - reported, so SQS redelivers it
                     log.error("sqs_enqueue_failed", message_id=message_id, error=f"{type(exc).__name__}: {exc}"[:500])
                     result.failed.append(message_id)
+    if result.due:
+        fanout.wake(db)
     return result
 
 

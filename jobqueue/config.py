@@ -29,6 +29,15 @@ class DatabaseSettings:
     statement_timeout_ms: int = 30_000
 
     @property
+    def read_timeout(self) -> float | None:
+        """How long to wait for an answer once connected: longer than any
+        statement may run (the server cancels those itself), so a slow
+        statement is never mistaken for a lost connection. None: no limit."""
+        if self.statement_timeout_ms == 0:
+            return None
+        return self.statement_timeout_ms / 1000 + max(5.0, self.connect_timeout)
+
+    @property
     def unix_socket(self) -> str | None:
         """A host that is a directory means a Unix socket, as in libpq."""
         if self.host and self.host.startswith("/"):
@@ -51,6 +60,10 @@ class Settings:
     drain_batch_size: int = 500
     drain_safety_ms: int = 2000
     log_level: str = "INFO"
+    concurrency: int = 8
+    max_drains: int = 4
+    fanout: bool = True
+    metrics_namespace: str = "jobqueue"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,7 +96,27 @@ class Settings:
             drain_batch_size=_int(env, "JOBQUEUE_BATCH_SIZE", 500, 1, 5000),
             drain_safety_ms=_int(env, "JOBQUEUE_SAFETY_MS", 2000, 0, 600_000),
             log_level=_choice(env, "JOBQUEUE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),
+            concurrency=_int(env, "JOBQUEUE_CONCURRENCY", 8, 1, 256),
+            max_drains=_int(env, "JOBQUEUE_MAX_DRAINS", 4, 1, 1000),
+            fanout=_choice(env, "JOBQUEUE_FANOUT", ("on", "off"), "on", aliases=_SWITCH) == "on",
+            metrics_namespace=_namespace(env),
         )
+
+
+_SWITCH = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+
+
+def _namespace(env: Mapping[str, str]) -> str:
+    """A CloudWatch namespace: 1 to 255 of the characters CloudWatch allows, not starting with "AWS/"."""
+    raw = env.get("JOBQUEUE_METRICS_NAMESPACE", "").strip()
+    if not raw:
+        return "jobqueue"
+    if len(raw) > 255 or not all(c.isalnum() or c in ".-_/#:" for c in raw) or raw.startswith("AWS/"):
+        raise ConfigError(
+            "JOBQUEUE_METRICS_NAMESPACE must be 1 to 255 letters, digits and . - _ / # : and not start with AWS/, "
+            f"got {raw[:300]!r}"
+        )
+    return raw
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -83,7 +83,13 @@ def connect(settings: DatabaseSettings, *, refresh_secret: bool = False) -> pg80
         "password": password,
         "timeout": settings.connect_timeout,
         "application_name": "jobqueue",
-        "startup_params": {"statement_timeout": str(settings.statement_timeout_ms)},
+        # Custom plans always: a generic plan made while the table was empty
+        # (a warm container that polled an idle queue) would scan and sort a
+        # table that has since grown to millions of rows.
+        "startup_params": {
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "plan_cache_mode": "force_custom_plan",
+        },
     }
     if unix_sock:
         kwargs["unix_sock"] = unix_sock
@@ -98,6 +104,11 @@ def connect(settings: DatabaseSettings, *, refresh_secret: bool = False) -> pg80
             raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} refused the credentials for user {user!r}") from exc
         raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} refused the connection: {_reason(exc)}") from None
     _no_delay(conn)
+    # The connect timeout covered the handshake; from now on a statement may
+    # take as long as the server lets it.
+    sock = getattr(conn, "_usock", None)
+    if sock is not None:
+        sock.settimeout(settings.read_timeout)
     return conn
 
 

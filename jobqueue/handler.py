@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import api, http, log, tasks
+from . import api, http, invocation, log, tasks
 from . import db as dbmod
 from .config import Settings
 from .errors import ConfigError, InvalidTransition, JobNotFound, ValidationError
@@ -51,6 +51,7 @@ def configure(env: Mapping[str, str] | None = None) -> http.Config:
 def dispatch(event: Any, context: Any = None) -> Any:
     """``app.lambda_handler``: route the event by its shape."""
     config = _config or configure()
+    invocation.begin(context, config.settings)
     if isinstance(event, dict):
         ctx = event.get("requestContext")
         if isinstance(ctx, dict) and ("httpMethod" in event or "http" in ctx):
@@ -152,7 +153,9 @@ def _status(args: dict[str, Any], context: Any, config: http.Config) -> dict[str
 
 
 def _process(args: dict[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
-    return api.process(dbmod.default(), args, budget_seconds=http.remaining_seconds(context), settings=config.settings)
+    return api.process(
+        dbmod.default(), args, budget_seconds=invocation.remaining_seconds(context), settings=config.settings
+    )
 
 
 def _stats(args: dict[str, Any], context: Any, config: http.Config) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from . import api, log
 from . import db as dbmod
 from .config import Settings
 from .errors import ConfigError, DatabaseUnavailable, InvalidTransition, JobNotFound, ValidationError
+from .invocation import remaining_seconds
 
 # Lambda's synchronous response limit is 6 MB for the whole serialised reply,
 # in which the JSON body is itself escaped once more; stay well under it.
@@ -185,13 +186,6 @@ class Request:
         drain that outlives the HTTP connection still finishes its work.
         """
         return remaining_seconds(self.context)
-
-
-def remaining_seconds(context: Any) -> float | None:
-    """The invocation's time left, from Lambda's context (None without one, as
-    when the CLI drains)."""
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    return None if getter is None else getter() / 1000
 
 
 class Response:

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from . import tasks
+from .fanout import MAX_HOPS
 from .http import MAX_JSON_DEPTH
 from .spec import (
     MAX_ATTEMPTS,
@@ -288,6 +289,14 @@ _SCHEMAS: dict[str, Any] = {
                 "minimum": 1,
                 "maximum": 1_000_000,
                 "description": "Stop after this many jobs (null: no limit).",
+            },
+            "hop": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_HOPS,
+                "default": 0,
+                "description": "How many drains started one another to reach this one: jobqueue's own "
+                "fan-out sets it; leave it out.",
             },
         },
     },

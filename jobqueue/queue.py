@@ -17,7 +17,7 @@ from pg8000.exceptions import DatabaseError
 
 from . import states
 from .db import Database, Runner, run, sqlstate
-from .errors import ConnectionLost, InvalidTransition, JobNotFound, ValidationError
+from .errors import ClaimLost, ConnectionLost, DatabaseUnavailable, InvalidTransition, JobNotFound, ValidationError
 from .spec import JobSpec, Resolved, json_storable, payload_text, uuid7
 from .sql import JOB_COLUMNS
 
@@ -207,7 +207,17 @@ def list_jobs(
     if not 1 <= limit <= 500:
         raise ValidationError("limit must be between 1 and 500", field="limit")
     before = None if cursor is None else _uuid(cursor, field="cursor")
-    rows = run(db, "list", state=state, queue=queue, task=task, before=before, limit=limit + 1)
+    params: dict[str, Any] = {"task": task, "before": before, "limit": limit + 1}
+    if state == states.RUNNING:
+        rows = run(db, "list_running", queue=queue, **params)
+    elif state is not None and queue is not None:
+        rows = run(db, "list_queue_state", state=state, queue=queue, **params)
+    elif state is not None:
+        rows = run(db, "list_state", state=state, **params)
+    elif queue is not None:
+        rows = run(db, "list_queue", queue=queue, **params)
+    else:
+        rows = run(db, "list", **params)
     jobs = [_job(row) for row in rows[:limit]]
     next_cursor = jobs[-1]["id"] if len(rows) > limit else None
     return Page(jobs, next_cursor)
@@ -236,7 +246,12 @@ def _why_not(db: Database | Runner, job_id: str, verb: str, rule: str) -> Except
 
 
 def stats(db: Database | Runner) -> dict[str, Any]:
-    """Counts per queue and state, and per queue the age of its oldest due job."""
+    """Counts per queue and state, and per queue the age of its oldest due job.
+
+    Exact, and cheap at any table size: the counts come from job_counts, which
+    triggers keep, folded together first so that reading them stays cheap.
+    """
+    compact_counts(db)
     queues: dict[str, dict[str, Any]] = {}
     totals = {state: 0 for state in states.ALL}
     for queue, state, count in run(db, "stats_counts"):
@@ -254,6 +269,48 @@ def stats(db: Database | Runner) -> dict[str, Any]:
         "totals": totals,
         "oldest_pending_age_seconds": None if oldest_overall is None else round(oldest_overall, 3),
     }
+
+
+def compact_counts(db: Database | Runner) -> None:
+    """Fold job_counts' rows together (each changing statement appends one per queue and state)."""
+    run(db, "compact_counts")
+
+
+def queue_settings(db: Database | Runner) -> dict[str, QueueSettings]:
+    """Every configured queue's settings, by name; a queue without a row has the defaults."""
+    return {row[0]: QueueSettings(*row) for row in run(db, "queue_settings")}
+
+
+def configure_queue(db: Database | Runner, name: str, changes: dict[str, Any]) -> QueueSettings:
+    """Create or change a queue's settings. ``changes`` holds any of paused,
+    concurrency and rate ((limit, per_seconds) or None); the rest stay as they are."""
+    rate = changes.get("rate")
+    row = run(
+        db,
+        "configure_queue",
+        name=name,
+        set_paused="paused" in changes,
+        paused=changes.get("paused"),
+        set_concurrency="concurrency" in changes,
+        concurrency=changes.get("concurrency"),
+        set_rate="rate" in changes,
+        rate_limit=None if rate is None else rate[0],
+        rate_seconds=None if rate is None else float(rate[1]),
+    )[0]
+    return QueueSettings(*row)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    name: str
+    paused: bool = False
+    concurrency: int | None = None
+    rate_limit: int | None = None
+    rate_seconds: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        rate = None if self.rate_limit is None else {"limit": self.rate_limit, "per_seconds": self.rate_seconds}
+        return {"paused": self.paused, "concurrency": self.concurrency, "rate": rate}
 
 
 def prune(db: Database | Runner, retention_seconds: float, *, limit: int = 5000) -> int:
@@ -276,26 +333,62 @@ def schema_version(db: Database | Runner) -> int | None:
 # The worker's statements: batched, guarded by (state, attempt, worker).
 
 
+@dataclass
+class Claim:
+    """What one claim took, and why it did not take more.
+
+    ``rows`` are [id, task, payload, attempt, max_attempts, timeout, queue];
+    ``deferred`` the queues whose next jobs need more time than was left;
+    ``capped`` the queues at their concurrency or rate limit, ``wait`` the
+    seconds until a rate window lets more start; ``parked`` how many jobs
+    were set aside because no drain's budget can ever fit their timeout.
+    """
+
+    rows: list[list[Any]]
+    deferred: list[str]
+    capped: list[str]
+    wait: float | None
+    parked: int
+    reclaimed: bool = False  # read back after a lost answer: every job the worker holds
+
+
 def claim(
     db: Database | Runner,
     *,
     worker: str,
     limit: int,
     grace: float,
-    max_timeout: float,
+    fits: float,
+    cap: float | None = None,
+    park_seconds: float = 600.0,
     queues: Iterable[str] | None = None,
-) -> list[list[Any]]:
-    """Lease up to ``limit`` due jobs; rows are [id, task, payload, attempt, max_attempts, timeout]."""
-    params: dict[str, Any] = {"worker": worker, "limit": limit, "grace": grace, "max_timeout": max_timeout}
+) -> Claim:
+    """Lease up to ``limit`` due jobs whose timeout is at most ``fits`` seconds.
+
+    Raises ClaimLost when the answer was lost and what the claim took could
+    not be read back yet: call ``reclaim`` before claiming again.
+    """
+    params: dict[str, Any] = {"worker": worker, "limit": limit, "grace": grace, "fits": fits, "cap": cap}
     try:
-        rows = run(db, "claim", resend=False, queues=None if queues is None else list(queues), **params)
+        rows = run(
+            db, "claim", resend=False, queues=None if queues is None else list(queues), park=park_seconds, **params
+        )
     except ConnectionLost:
         # The claim may have committed before the answer was lost; sending it
         # again would take a second batch and strand the first until its
         # leases ran out. Read back whatever this worker holds instead.
-        rows = run(db, "reclaim", worker=worker)
-    batch = rows[0][0]
-    return [] if batch is None else json.loads(batch)
+        try:
+            return reclaim(db, worker=worker)
+        except DatabaseUnavailable as exc:
+            raise ClaimLost(str(exc)) from None
+    answer = json.loads(rows[0][0])
+    return Claim(answer["j"], answer["d"], answer["c"], answer["w"], answer["p"])
+
+
+def reclaim(db: Database | Runner, *, worker: str) -> Claim:
+    """Every job ``worker`` holds, as a claim (after a claim whose answer was lost)."""
+    answer = json.loads(run(db, "reclaim", worker=worker)[0][0])
+    return Claim(answer["j"], [], [], None, 0, True)
 
 
 def attempt_records(worker: str, ids: list[Any], attempts: list[int], **columns: list[str | None]) -> str:
@@ -360,12 +453,6 @@ def renew_leases(
     extra = {} if waits is None else {"x": [repr(float(w)) for w in waits]}
     rows = run(db, "renew_leases", batch=attempt_records(worker, ids, attempts, **extra), grace=grace)
     return {row[0] for row in rows}
-
-
-def count_unfit(db: Database | Runner, *, max_timeout: float, queues: Iterable[str] | None = None) -> int:
-    """How many due jobs have a timeout longer than ``max_timeout``."""
-    names = None if queues is None else list(queues)
-    return run(db, "count_unfit", max_timeout=max(0.0, max_timeout), queues=names)[0][0]
 
 
 def _uuid(value: str, *, field: str = "id") -> str:

@@ -9,6 +9,7 @@ Modules named in JOBQUEUE_TASK_MODULES are imported at cold start so their
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ class Task:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout: float = DEFAULT_TIMEOUT
     priority: int = 0
+    alone: bool = False  # run with no other job of the same drain beside it
+    is_async: bool = False  # an ``async def``: runs on the event loop
 
 
 _registry: dict[str, Task] = {}
@@ -48,6 +51,7 @@ def task(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     timeout: float = DEFAULT_TIMEOUT,
     priority: int = 0,
+    alone: bool = False,
 ) -> Callable[[F], F]: ...
 def task(
     func: F | None = None,
@@ -57,8 +61,14 @@ def task(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     timeout: float = DEFAULT_TIMEOUT,
     priority: int = 0,
+    alone: bool = False,
 ) -> F | Callable[[F], F]:
-    """Register a function as a task; usable bare (``@task``) or with options."""
+    """Register a function as a task; usable bare (``@task``) or with options.
+
+    ``alone=True`` runs the task with no other job of its drain beside it
+    (for CPU-heavy or thread-unsafe work), in the drain's own thread, where
+    its timeout interrupts it even in a blocking call.
+    """
 
     def register(f: F) -> F:
         task_name = name or f"{f.__module__}.{f.__qualname__}"
@@ -75,7 +85,8 @@ def task(
         existing = _registry.get(task_name)
         if existing is not None and existing.func is not f and _qualified(existing.func) != _qualified(f):
             raise ValueError(f"task name {task_name!r} is already registered by {_qualified(existing.func)}")
-        _registry[task_name] = Task(task_name, f, queue, max_attempts, float(timeout), priority)
+        is_async = inspect.iscoroutinefunction(f)
+        _registry[task_name] = Task(task_name, f, queue, max_attempts, float(timeout), priority, alone, is_async)
         return f
 
     return register(func) if func is not None else register

@@ -1,13 +1,17 @@
-"""The drain: claim due jobs in batches, run them, record outcomes in batches.
+"""The drain: claim due jobs in batches, run up to JOBQUEUE_CONCURRENCY of
+them at once, and record their outcomes in batches.
 
 Throughput comes from doing per batch what naive queues do per job: one
-statement claims a batch, one records its successes, one its failures. The
-batch is sized to about a quarter second of work, so fast jobs go hundreds
-at a time and slow ones one at a time, leaving the rest to other workers.
+statement claims a batch, one records its successes, one its failures. A
+claim takes about a quarter second of work for this drain's slots, so fast
+jobs go hundreds at a time and slow ones a few at a time, leaving the rest to
+other drains. How long jobs take is measured on the jobs alone, never on the
+claims, so a slow database cannot shrink the batches.
 
-Correctness comes from the lease: a claimed job belongs to this worker until
+Correctness comes from the lease: a claimed job belongs to this drain until
 its lease expires, and every write is guarded by the attempt it belongs to,
-so a worker that lost a job cannot overwrite the attempt that replaced it.
+so a drain that lost a job cannot overwrite the attempt that replaced it.
+Leases of claimed jobs still waiting for a slot are extended while they wait.
 
 During a drain the session commits asynchronously: a completion lost in a
 database crash only means the job runs again after its lease (at-least-once),
@@ -23,33 +27,58 @@ import secrets
 import socket
 import time
 import traceback
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from . import db as dbmod
 from . import log, queue, tasks
 from .config import Settings
-from .errors import JobTimeout, Permanent, UnknownTask
+from .errors import ClaimLost, DatabaseUnavailable, JobTimeout, Permanent, UnknownTask
+from .execution import CANCEL_GRACE, Executor, Finished, call_async_here
+from .outcomes import Outcomes
 from .spec import json_storable
 
 # Seconds kept back after the last job so its outcome can be written in time.
 RECORD_MARGIN = 0.5
-# Outcomes of slow jobs are written at least this often, not only per batch.
-FLUSH_INTERVAL = 1.0
 PRUNE_INTERVAL = 300.0
 PRUNE_BATCH = 5000
+COUNTS_INTERVAL = 10.0
+SETTINGS_INTERVAL = 5.0
+# A job that cannot fit any drain's whole budget is set aside this long.
+PARK_SECONDS = 600.0
+# After a claim found nothing while jobs still run, claim again no sooner than this.
+EMPTY_CLAIM_PAUSE = 0.1
+# Without a budget (a command-line drain), writes are retried this long at the end.
+MAX_END_RETRY = 60.0
 _last_prune = 0.0
+_last_compaction = 0.0
 
-# How much work one claim takes, in seconds of expected run time. Claimed jobs
-# wait their turn in this worker while other workers (other Lambdas) could run
-# them, so batches shrink as jobs get slower: ~500 no-op jobs, ~25 jobs of
-# 10 ms, one job of a second or more.
+# How much work one claim takes, in seconds of expected run time per slot.
+# Claimed jobs wait their turn in this drain while other drains (other
+# Lambdas) could run them, so batches shrink as jobs get slower.
 BATCH_SECONDS = 0.25
 FIRST_BATCH = 20
-# Mean run time per job, carried across invocations of a warm container.
+# A plain function faster than this runs in the drain's thread: a thread
+# hand-over would cost more than the job, and overlapping it gains nothing.
+INLINE_SECONDS = 0.002
+# Mean run time per job, and per task, carried across invocations of a warm container.
 _mean_job_seconds: float | None = None
+_task_seconds: dict[str, float] = {}
+
+
+@dataclass
+class QueueReport:
+    """One queue's share of a drain, for metrics."""
+
+    processed: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+    durations: list[float] = field(default_factory=list)  # seconds each job ran
+    waits: list[float] = field(default_factory=list)  # seconds from due to started
 
 
 @dataclass
@@ -61,12 +90,22 @@ class DrainReport:
     rescued: int = 0
     released: int = 0
     pruned: int = 0
-    unfit: int = 0  # due jobs whose timeout exceeds the budget (they wait for a longer drain)
-    stopped: str = "idle"  # idle | budget | max_jobs
+    unfit: int = 0  # jobs set aside because their timeout exceeds any drain's budget
+    abandoned: int = 0  # jobs on threads that outlived their timeout (recorded as timed out)
+    stopped: str = "idle"  # idle | budget | max_jobs | limited | max_drains
     seconds: float = 0.0
+    queues: dict[str, QueueReport] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        del body["queues"]
+        return body
+
+    def of(self, name: str) -> QueueReport:
+        entry = self.queues.get(name)
+        if entry is None:
+            entry = self.queues[name] = QueueReport()
+        return entry
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -79,254 +118,491 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def batch_limit(ceiling: int) -> int:
+def batch_limit(ceiling: int, slots: int = 1) -> int:
     """Claim size for the next batch from the mean job time seen so far."""
     if _mean_job_seconds is None:
         return min(FIRST_BATCH, ceiling)
-    return max(1, min(ceiling, int(BATCH_SECONDS / max(_mean_job_seconds, 1e-6))))
+    return max(1, min(ceiling, round(slots * BATCH_SECONDS / max(_mean_job_seconds, 1e-6))))
 
 
-def _observe(jobs: int, seconds: float) -> None:
+def _observe(name: str, seconds: float) -> None:
     global _mean_job_seconds
-    if jobs:
-        mean = seconds / jobs
-        _mean_job_seconds = mean if _mean_job_seconds is None else 0.5 * _mean_job_seconds + 0.5 * mean
+    mean = _mean_job_seconds
+    _mean_job_seconds = seconds if mean is None else mean + 0.1 * (seconds - mean)
+    own = _task_seconds.get(name)
+    _task_seconds[name] = seconds if own is None else own + 0.2 * (seconds - own)
 
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
 
 
-class _Outcomes:
-    """Outcomes waiting to be written, as the column arrays the SQL takes."""
+class _Job:
+    """A claimed job, and what this drain knows of its lease (monotonic times)."""
 
-    def __init__(self) -> None:
-        self.ok_ids: list[Any] = []
-        self.ok_attempts: list[int] = []
-        self.ok_results: list[str | None] = []
-        self.bad_ids: list[Any] = []
-        self.bad_attempts: list[int] = []
-        self.bad_finals: list[bool] = []
-        self.bad_delays: list[float] = []
-        self.bad_errors: list[str] = []
-        self.since = 0.0
+    __slots__ = (
+        "attempt",
+        "deadline",
+        "id",
+        "lease_end",
+        "max_attempts",
+        "name",
+        "payload",
+        "queue",
+        "timeout",
+        "waited",
+    )
 
-    def __len__(self) -> int:
-        return len(self.ok_ids) + len(self.bad_ids)
-
-    def flush(self, db: dbmod.Database, worker: str) -> None:
-        if self.ok_ids:
-            queue.complete(db, worker=worker, ids=self.ok_ids, attempts=self.ok_attempts, results=self.ok_results)
-        if self.bad_ids:
-            queue.fail(
-                db,
-                worker=worker,
-                ids=self.bad_ids,
-                attempts=self.bad_attempts,
-                finals=self.bad_finals,
-                delays=self.bad_delays,
-                errors=self.bad_errors,
-            )
-        self.__init__()
+    def __init__(self, row: list[Any], claimed_at: float, grace: float) -> None:
+        self.id, self.name, self.payload, self.attempt, self.max_attempts, self.timeout, self.queue = row[:7]
+        self.waited = row[7] if len(row) > 7 else None
+        self.lease_end = claimed_at + self.timeout + grace  # it ends no sooner than this
+        self.deadline = float("inf")
 
 
 def drain(
     db: dbmod.Database | None = None,
     *,
     budget_seconds: float | None = None,
+    cap_seconds: float | None = None,
     queues: Iterable[str] | None = None,
     max_jobs: int | None = None,
     settings: Settings | None = None,
     batch_size: int | None = None,
+    on_claim: Callable[[int, int, float, bool], None] | None = None,
 ) -> DrainReport:
     """Run due jobs until none is due, the budget is spent, or max_jobs ran.
 
     ``budget_seconds`` is the time this call may take (a Lambda's remaining
-    time); it never claims a job whose timeout does not fit in what is left.
+    time); it never starts a job whose timeout does not fit in what is left.
+    ``cap_seconds`` is the most any drain of this deployment gets (a Lambda's
+    whole timeout): a job whose timeout exceeds it can never run, so it is set
+    aside for a while (and reported) rather than left blocking its queue.
+    ``on_claim(claimed, limit, seconds_left, deferred)`` hears of every claim
+    (the fan-out sizes itself by it).
     """
-    db = db or dbmod.default()
-    settings = settings or Settings.from_env()
-    queues = None if queues is None else list(queues)
-    grace = settings.lease_grace_seconds
-    started = time.monotonic()
-    deadline = float("inf") if budget_seconds is None else started + budget_seconds - settings.drain_safety_ms / 1000
-    worker = new_worker_id()
-    report = DrainReport()
-    rescued = queue.rescue(db)
-    report.rescued = rescued["pending"] + rescued["failed"]
-    outcomes = _Outcomes()
-    logging_jobs = log.enabled("INFO")
-    db.execute("SET synchronous_commit TO off")
-    batch: _Batch | None = None
-    try:
-        from .timeouts import alarms
+    run = _Drain(
+        db or dbmod.default(),
+        settings or Settings.from_env(),
+        budget_seconds,
+        cap_seconds,
+        None if queues is None else list(queues),
+        max_jobs,
+        batch_size,
+    )
+    run.on_claim = on_claim
+    return run.run()
 
-        with alarms() as call:
-            while True:
-                if max_jobs is not None and report.processed >= max_jobs:
-                    report.stopped = "max_jobs"
-                    break
-                fits = deadline - time.monotonic() - RECORD_MARGIN
-                if fits <= 0:
-                    report.stopped = "budget"
-                    break
-                limit = batch_size or batch_limit(settings.drain_batch_size)
-                if max_jobs is not None:
-                    limit = min(limit, max_jobs - report.processed)
-                claimed_at = time.monotonic()
-                rows = queue.claim(db, worker=worker, limit=limit, grace=grace, max_timeout=fits, queues=queues)
-                if not rows:
-                    report.stopped = "idle"
-                    break
-                batch = _Batch(rows, claimed_at, grace)
-                done_before = report.processed
-                for i, (job_id, name, payload, attempt, max_attempts, timeout) in enumerate(rows):
-                    now = time.monotonic()
-                    if now + timeout > deadline - RECORD_MARGIN:
-                        report.released += batch.release_rest(db, worker, i)
-                        report.stopped = "budget"
-                        break
-                    if batch.lease_floor(i) < now + timeout + 1.0:
-                        # The jobs still waiting, this one included, must
-                        # outlive this job's run: extend them by its timeout.
-                        outcomes.flush(db, worker)
-                        batch.renew_rest(db, worker, i, extra=timeout)
-                    if job_id in batch.lost:
-                        continue  # its lease ran out and another worker owns it now
-                    batch.next = i + 1
-                    if not outcomes:
-                        outcomes.since = now
-                    _run_one(
-                        call,
-                        settings,
-                        outcomes,
-                        report,
-                        job_id,
-                        name,
-                        payload,
-                        attempt,
-                        max_attempts,
-                        timeout,
-                        logging_jobs,
-                    )
-                    if time.monotonic() - outcomes.since > FLUSH_INTERVAL:
-                        outcomes.flush(db, worker)
-                _observe(report.processed - done_before, time.monotonic() - claimed_at)
-                outcomes.flush(db, worker)
-                batch = None
-                if report.stopped == "budget":
-                    break
-    finally:
+
+class _Drain:
+    def __init__(
+        self,
+        db: dbmod.Database,
+        settings: Settings,
+        budget_seconds: float | None,
+        cap_seconds: float | None,
+        queues: list[str] | None,
+        max_jobs: int | None,
+        batch_size: int | None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.queues = queues
+        self.max_jobs = max_jobs
+        self.ceiling = batch_size or settings.drain_batch_size
+        self.slots = settings.concurrency
+        self.grace = settings.lease_grace_seconds
+        # A waiting job's lease must outlast its own run by this much when it starts.
+        self.margin = min(1.0, self.grace / 2)
+        safety = settings.drain_safety_ms / 1000
+        self.started = time.monotonic()
+        self.deadline = float("inf") if budget_seconds is None else self.started + budget_seconds - safety
+        self.cap = None if cap_seconds is None else max(0.0, cap_seconds - safety - RECORD_MARGIN)
+        self.worker = new_worker_id()
+        self.report = DrainReport()
+        self.outcomes = Outcomes(self.worker)
+        self.executor = Executor()
+        self.waiting: deque[_Job] = deque()
+        self.running: dict[Any, _Job] = {}
+        self.lost: set[Any] = set()
+        self.claimed = 0
+        self.stopped: str | None = None
+        self.claim_at = 0.0  # no claim before this (after an empty one, or until a rate window opens)
+        self.claim_failures = 0
+        self.reclaim_first = False
+        self.limited: set[str] = set()  # queues with a concurrency limit: free their capacity promptly
+        self.limited_at = 0.0
+        self.renew_check_at = 0.0
+        self.logging_jobs = log.enabled("INFO")
+        self.call: Any = None
+        self.interrupted = False
+        self.on_claim: Callable[[int, int, float, bool], None] | None = None
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self) -> DrainReport:
+        rescued = queue.rescue(self.db)
+        self.report.rescued = rescued["pending"] + rescued["failed"]
+        self.db.execute("SET synchronous_commit TO off")
         try:
-            if batch is not None:  # leaving mid-batch on an error: give back what never started
-                batch.release_rest(db, worker, batch.next, quiet=True)
-            outcomes.flush(db, worker)
+            from .timeouts import alarms
+
+            with alarms() as call:
+                self.call = call
+                try:
+                    self._loop()
+                except KeyboardInterrupt:
+                    self.interrupted = True  # the operator stopping a local drain: do not wait for running jobs
+                    raise
+                finally:
+                    self._finish()
         finally:
-            db.execute("SET synchronous_commit TO DEFAULT")
-    if report.stopped == "idle":
-        report.unfit = queue.count_unfit(db, max_timeout=deadline - time.monotonic() - RECORD_MARGIN, queues=queues)
-        if report.unfit:
+            try:
+                self.db.execute("SET synchronous_commit TO DEFAULT")
+            except DatabaseUnavailable:
+                pass  # a new connection starts with the default anyway
+        self.report.stopped = self.stopped or "idle"
+        if self.report.stopped == "idle":
+            self.report.pruned = _maybe_prune(self.db, self.settings, self.deadline)
+            _maybe_compact(self.db)
+        self.report.seconds = round(time.monotonic() - self.started, 3)
+        return self.report
+
+    def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            self._expire(now)
+            if self.outcomes.next_due() <= now:
+                self.outcomes.flush(self.db)
+            self._start_waiting()
+            if self.stopped is None and not self.waiting and len(self.running) < self.slots:
+                if time.monotonic() >= self.claim_at:
+                    self._claim()
+                    if self.waiting:
+                        continue
+            if not self.running and not self.waiting:
+                if self.stopped is not None:
+                    return
+                if self.claim_at == float("inf"):
+                    self.stopped = "idle"
+                    return
+            self._wait()
+
+    def _wait(self) -> None:
+        """Sleep until something needs doing: a job finishes or times out, outcomes
+        are due, a lease needs renewing, or a claim may be made."""
+        now = time.monotonic()
+        wake = self.outcomes.next_due()
+        for job in self.running.values():
+            wake = min(wake, job.deadline)
+        if self.waiting:
+            wake = min(wake, self.renew_check_at)
+        if self.stopped is None and len(self.running) < self.slots:
+            wake = min(wake, self.claim_at)
+        wake = min(wake, self.deadline)
+        for finished in self.executor.wait(min(max(0.0, wake - now), 1.0)):
+            self._finished(finished)
+
+    # --- claiming ---------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        now = time.monotonic()
+        fits = self.deadline - now - RECORD_MARGIN
+        if fits <= 0:
+            self.stopped = "budget"
+            return
+        limit = batch_limit(self.ceiling, self.slots)
+        if self.max_jobs is not None:
+            limit = min(limit, self.max_jobs - self.claimed)
+            if limit <= 0:
+                self.stopped = "max_jobs"
+                return
+        self._refresh_limits(now)
+        try:
+            if self.reclaim_first:  # a claim's answer was lost: first take back what it took
+                claim = queue.reclaim(self.db, worker=self.worker)
+                self.reclaim_first = False
+            else:
+                claim = queue.claim(
+                    self.db,
+                    worker=self.worker,
+                    limit=limit,
+                    grace=self.grace,
+                    fits=min(fits, 1e9),
+                    cap=self.cap,
+                    park_seconds=PARK_SECONDS,
+                    queues=self.queues,
+                )
+        except DatabaseUnavailable as exc:
+            self.reclaim_first = self.reclaim_first or isinstance(exc, ClaimLost)
+            self._database_down(exc)
+            return
+        self.claim_failures = 0
+        if claim.reclaimed:
+            # A claim whose answer was lost, read back whole: every job this
+            # drain holds. Keep what it does not know already; then claim as usual.
+            known = set(self.running) | self.outcomes.ids()
+            self.waiting.extend(_Job(row, now, self.grace) for row in claim.rows if row[0] not in known)
+            self.claimed += len(self.waiting)
+            self.claim_at = 0.0
+            return
+        self.waiting.extend(_Job(row, now, self.grace) for row in claim.rows)
+        self.claimed += len(self.waiting)
+        self.renew_check_at = now + 1.0
+        if self.on_claim is not None:
+            try:
+                self.on_claim(len(claim.rows), limit, self.deadline - now, bool(claim.deferred))
+            except Exception as exc:  # noqa: BLE001 - starting more drains is best effort
+                log.warning("fanout_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        if claim.parked:
+            self.report.unfit += claim.parked
             log.warning(
                 "jobs_exceed_budget",
-                count=report.unfit,
-                message="due jobs have a timeout longer than a drain's time budget: raise the function's "
-                "timeout or lower theirs",
+                count=claim.parked,
+                budget_seconds=round(self.cap or 0, 1),
+                retry_in_seconds=PARK_SECONDS,
+                message="jobs have a timeout longer than a drain's whole budget: raise the function's timeout or "
+                "lower theirs; they are set aside and checked again later",
             )
-        report.pruned = _maybe_prune(db, settings, deadline)
-    report.seconds = round(time.monotonic() - started, 3)
-    return report
+        if self.waiting:
+            self.claim_at = 0.0
+            return
+        self._nothing_claimed(claim, now)
 
+    def _nothing_claimed(self, claim: queue.Claim, now: float) -> None:
+        """Decide what an empty claim means: no work, work that needs a fresh
+        budget, or work held back by a queue's limits."""
+        if claim.deferred:
+            self.stopped = "budget"
+        elif claim.capped:
+            if claim.wait is not None and now + claim.wait < self.deadline - RECORD_MARGIN:
+                self.claim_at = now + claim.wait  # a rate window opens then
+            elif any(job.queue in claim.capped for job in self.running.values()):
+                self.claim_at = now + EMPTY_CLAIM_PAUSE  # our own jobs will free capacity
+            else:
+                self.stopped = "limited"
+        elif self.running:
+            self.claim_at = now + EMPTY_CLAIM_PAUSE
+        else:
+            self.claim_at = float("inf")
 
-class _Batch:
-    """The claimed rows of one batch and what this worker knows of their leases."""
+    def _database_down(self, exc: DatabaseUnavailable) -> None:
+        """Keep going through a database restart: back off and claim again later."""
+        self.claim_failures += 1
+        if self.claim_failures == 1:
+            log.warning("claim_deferred", error=str(exc)[:300])
+        ceiling = min(2.0, 0.1 * 2 ** min(self.claim_failures - 1, 10))
+        self.claim_at = time.monotonic() + ceiling / 2 + random.uniform(0, ceiling / 2)
+        if self.claim_at >= self.deadline - RECORD_MARGIN:
+            raise exc
 
-    def __init__(self, rows: list[list[Any]], claimed_at: float, grace: float) -> None:
-        self.rows = rows
-        self.grace = grace
-        self.next = 0  # rows before this one have started
-        self.lost: set[str] = set()
-        # A lease ends no sooner than the claim was sent plus timeout plus grace.
-        self._set_floors(0, [claimed_at + row[5] + grace for row in rows])
-
-    def _set_floors(self, start: int, leases: list[float]) -> None:
-        """Suffix minima: _floor[k] is the earliest lease end among rows[k:]."""
-        floors = [0.0] * len(leases)
-        low = float("inf")
-        for k in range(len(leases) - 1, -1, -1):
-            low = min(low, leases[k])
-            floors[k] = low
-        self._floor = getattr(self, "_floor", [])[:start] + floors
-
-    def lease_floor(self, i: int) -> float:
-        return self._floor[i]
-
-    def renew_rest(self, db: dbmod.Database, worker: str, i: int, *, extra: float) -> None:
-        rest = self.rows[i:]
-        renewed_at = time.monotonic()
-        waits = [0.0] + [extra] * (len(rest) - 1)  # the first runs now; the others after it
-        renewed = queue.renew_leases(
-            db, worker=worker, ids=[r[0] for r in rest], attempts=[r[3] for r in rest], grace=self.grace, waits=waits
-        )
-        self.lost.update(r[0] for r in rest if r[0] not in renewed)
-        self._set_floors(i, [renewed_at + r[5] + self.grace + w for r, w in zip(rest, waits, strict=True)])
-
-    def release_rest(self, db: dbmod.Database, worker: str, i: int, *, quiet: bool = False) -> int:
-        rest = [r for r in self.rows[i:] if r[0] not in self.lost]
-        self.next = len(self.rows)
-        if not rest:
-            return 0
+    def _refresh_limits(self, now: float) -> None:
+        """Which queues have a concurrency limit (their outcomes are written at once)."""
+        if now < self.limited_at:
+            return
+        self.limited_at = now + SETTINGS_INTERVAL
         try:
-            queue.release(db, worker=worker, ids=[r[0] for r in rest], attempts=[r[3] for r in rest])
-        except Exception:
-            if not quiet:
-                raise
-        return len(rest)
+            configured = queue.queue_settings(self.db)
+        except DatabaseUnavailable:
+            return
+        self.limited = {name for name, s in configured.items() if s.concurrency is not None}
 
+    # --- starting jobs ----------------------------------------------------------------
 
-def _run_one(
-    call: Any,
-    settings: Settings,
-    outcomes: _Outcomes,
-    report: DrainReport,
-    job_id: Any,
-    name: str,
-    payload: Any,
-    attempt: int,
-    max_attempts: int,
-    timeout: float,
-    logging_jobs: bool,
-) -> None:
-    t0 = time.perf_counter()
-    try:
-        result = call(tasks.get(name).func, payload, timeout)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise  # the operator stopping a local drain; the batch's rest is given back
-        # SystemExit too: a task calling sys.exit() has failed, the worker has not.
-        final = attempt >= max_attempts or isinstance(exc, Permanent)
-        _failed(settings, outcomes, report, job_id, name, attempt, exc, final, t0)
-        return
-    result_json = None if result is None else _result_json(result)
-    if result is not None and result_json is None:
-        # The same code would return the same value: retrying cannot help, and
-        # the whole batch's write must not fail on one job's result.
-        exc = TypeError(f"the task's result ({type(result).__name__}) is not storable JSON")
-        _failed(settings, outcomes, report, job_id, name, attempt, exc, True, t0)
-        return
-    outcomes.ok_ids.append(job_id)
-    outcomes.ok_attempts.append(attempt)
-    outcomes.ok_results.append(result_json)
-    report.processed += 1
-    report.succeeded += 1
-    if logging_jobs:
-        log.info(
+    def _start_waiting(self) -> None:
+        while self.waiting and len(self.running) < self.slots:
+            job = self.waiting[0]
+            now = time.monotonic()
+            if now + job.timeout > self.deadline - RECORD_MARGIN:
+                self._release_waiting()
+                self.stopped = "budget"
+                return
+            if job.lease_end < now + job.timeout + self.margin or now >= self.renew_check_at:
+                self._renew(now)
+            if job.id in self.lost:
+                self.waiting.popleft()  # its lease ran out and another drain owns it now
+                continue
+            try:
+                definition = tasks.get(job.name)
+            except UnknownTask as exc:
+                self.waiting.popleft()
+                self._record(job, None, exc, 0.0)
+                continue
+            if definition.alone and self.running:
+                return  # it waits until it can run by itself
+            self.waiting.popleft()
+            self._start(job, definition, now)
+
+    def _start(self, job: _Job, definition: tasks.Task, now: float) -> None:
+        func, payload, timeout = definition.func, job.payload, job.timeout
+        inline = self.slots == 1 or definition.alone
+        if not inline and not definition.is_async:
+            mean = _task_seconds.get(job.name)
+            inline = mean is not None and mean < INLINE_SECONDS
+        if inline:
+            t0 = time.perf_counter()
+            try:
+                if definition.is_async:
+                    result, error = call_async_here(func, payload, timeout), None
+                else:
+                    result, error = self.call(func, payload, timeout), None
+            except KeyboardInterrupt:
+                raise  # the operator stopping a local drain; the rest is given back, this job's lease runs out
+            except BaseException as exc:  # noqa: BLE001 - SystemExit too: the job failed, not the drain
+                result, error = None, exc
+            self._record(job, result, error, time.perf_counter() - t0)
+            return
+        job.deadline = now + timeout + (CANCEL_GRACE if definition.is_async else 0.0)
+        self.running[job.id] = job
+        if definition.is_async:
+            self.executor.start_async(job, func, payload, timeout)
+        else:
+            self.executor.start_thread(job, func, payload)
+
+    def _finished(self, finished: Finished) -> None:
+        job = finished.job
+        if self.running.pop(job.id, None) is None:
+            return  # abandoned at its deadline; this late result is not ours to write
+        self._record(job, finished.result, finished.error, finished.seconds)
+
+    def _expire(self, now: float) -> None:
+        """Jobs on threads past their deadline: record the timeout now and let the thread be."""
+        overdue = [job for job in self.running.values() if job.deadline <= now]
+        for job in overdue:
+            del self.running[job.id]
+            self.report.abandoned += 1
+            log.warning("job_abandoned", job_id=str(job.id), task=job.name, timeout_seconds=job.timeout)
+            self._record(job, None, JobTimeout("job exceeded its timeout"), job.timeout)
+
+    # --- leases -----------------------------------------------------------------------
+
+    def _renew(self, now: float) -> None:
+        """Extend the leases of the jobs waiting for a slot, so that each outlasts
+        the jobs running now (which it may have to wait for) and then its own run."""
+        self.renew_check_at = now + 1.0
+        if not self.waiting:
+            return
+        busy = max((job.deadline - now for job in self.running.values()), default=0.0)
+        busy = busy if busy != float("inf") else 0.0
+        if all(job.lease_end >= now + busy + job.timeout + self.margin for job in self.waiting):
+            return
+        first = self.waiting[0]
+        waits = [0.0 if job is first and len(self.running) < self.slots else busy for job in self.waiting]
+        try:
+            held = queue.renew_leases(
+                self.db,
+                worker=self.worker,
+                ids=[job.id for job in self.waiting],
+                attempts=[job.attempt for job in self.waiting],
+                grace=self.grace,
+                waits=waits,
+            )
+        except DatabaseUnavailable:
+            self.renew_check_at = now + 0.5
+            return
+        for job, wait in zip(self.waiting, waits, strict=True):
+            if str(job.id) in held:
+                job.lease_end = now + job.timeout + self.grace + wait
+            else:
+                self.lost.add(job.id)
+
+    def _release_waiting(self) -> None:
+        """Give back claimed jobs that never started; their attempt does not count."""
+        rest = [job for job in self.waiting if job.id not in self.lost]
+        self.waiting.clear()
+        if not rest:
+            return
+        give_up = self._give_up_at()
+        while True:
+            try:
+                queue.release(self.db, worker=self.worker, ids=[j.id for j in rest], attempts=[j.attempt for j in rest])
+                self.report.released += len(rest)
+                return
+            except DatabaseUnavailable:
+                if time.monotonic() + 0.2 > give_up:
+                    return  # their leases run out and they are rescued
+                time.sleep(0.2)
+
+    def _give_up_at(self) -> float:
+        """How long writes may be retried through a database outage at the end."""
+        return min(self.deadline, time.monotonic() + MAX_END_RETRY)
+
+    # --- outcomes ---------------------------------------------------------------------
+
+    def _record(self, job: _Job, result: Any, error: BaseException | None, seconds: float) -> None:
+        _observe(job.name, seconds)
+        stats = self.report.of(job.queue)
+        stats.processed += 1
+        stats.durations.append(seconds)
+        if job.waited is not None:
+            stats.waits.append(float(job.waited))
+        self.report.processed += 1
+        urgent = job.queue in self.limited
+        if error is None:
+            result_json = None if result is None else _result_json(result)
+            if result is None or result_json is not None:
+                self.outcomes.succeeded(job.id, job.attempt, result_json, job.lease_end, urgent)
+                self.report.succeeded += 1
+                stats.succeeded += 1
+                if self.logging_jobs:
+                    log.info(
+                        "job",
+                        job_id=str(job.id),
+                        task=job.name,
+                        attempt=job.attempt,
+                        outcome="succeeded",
+                        duration_ms=round(seconds * 1000, 3),
+                    )
+                return
+            # The same code would return the same value: retrying cannot help, and
+            # the whole batch's write must not fail on one job's result.
+            error = TypeError(f"the task's result ({type(result).__name__}) is not storable JSON")
+            final = True
+        else:
+            final = job.attempt >= job.max_attempts or isinstance(error, Permanent)
+        self._failed(job, error, final, seconds, urgent or isinstance(error, JobTimeout))
+
+    def _failed(self, job: _Job, exc: BaseException, final: bool, seconds: float, urgent: bool) -> None:
+        settings = self.settings
+        delay = 0.0 if final else backoff(job.attempt, settings.retry_base_seconds, settings.retry_max_seconds)
+        entry = json.dumps(_error_entry(exc, job.attempt), default=str)
+        self.outcomes.failed(job.id, job.attempt, final, delay, entry, job.lease_end, urgent)
+        stats = self.report.of(job.queue)
+        if final:
+            self.report.failed += 1
+            stats.failed += 1
+        else:
+            self.report.retried += 1
+            stats.retried += 1
+        log.emit(
+            "ERROR" if final else "WARNING",
             "job",
-            job_id=str(job_id),
-            task=name,
-            attempt=attempt,
-            outcome="succeeded",
-            duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+            job_id=str(job.id),
+            task=job.name,
+            attempt=job.attempt,
+            outcome="failed" if final else "retry",
+            error=_clean(f"{type(exc).__name__}: {exc}")[:500],
+            retry_in=None if final else round(delay, 3),
+            duration_ms=round(seconds * 1000, 3),
         )
+
+    # --- the end ----------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        """Give back what never started, let running jobs end (each fits the
+        budget, or is abandoned at its deadline), and write every outcome,
+        retrying through a database restart for as long as the budget lasts."""
+        self._release_waiting()
+        while self.running and not self.interrupted:
+            self._expire(time.monotonic())
+            for finished in self.executor.wait(0.2):
+                self._finished(finished)
+        give_up = self._give_up_at()
+        while self.outcomes and not self.outcomes.flush(self.db):
+            if time.monotonic() >= give_up:
+                self.outcomes.drop()
+                break
+            time.sleep(max(0.0, min(self.outcomes.retry_at, give_up) - time.monotonic()))
 
 
 def _result_json(result: Any) -> str | None:
@@ -336,41 +612,6 @@ def _result_json(result: Any) -> str | None:
     except (TypeError, ValueError, RecursionError):
         return None
     return text if json_storable(text) else None
-
-
-def _failed(
-    settings: Settings,
-    outcomes: _Outcomes,
-    report: DrainReport,
-    job_id: Any,
-    name: str,
-    attempt: int,
-    exc: BaseException,
-    final: bool,
-    t0: float,
-) -> None:
-    delay = 0.0 if final else backoff(attempt, settings.retry_base_seconds, settings.retry_max_seconds)
-    outcomes.bad_ids.append(job_id)
-    outcomes.bad_attempts.append(attempt)
-    outcomes.bad_finals.append(final)
-    outcomes.bad_delays.append(delay)
-    outcomes.bad_errors.append(json.dumps(_error_entry(exc, attempt), default=str))
-    report.processed += 1
-    if final:
-        report.failed += 1
-    else:
-        report.retried += 1
-    log.emit(
-        "ERROR" if final else "WARNING",
-        "job",
-        job_id=str(job_id),
-        task=name,
-        attempt=attempt,
-        outcome="failed" if final else "retry",
-        error=_clean(f"{type(exc).__name__}: {exc}")[:500],
-        retry_in=None if final else round(delay, 3),
-        duration_ms=round((time.perf_counter() - t0) * 1000, 3),
-    )
 
 
 def _clean(text: str) -> str:
@@ -424,3 +665,12 @@ def _maybe_prune(db: dbmod.Database, settings: Settings, deadline: float) -> int
         pruned += deleted
         if deleted < PRUNE_BATCH or time.monotonic() > deadline - 1.0:
             return pruned
+
+
+def _maybe_compact(db: dbmod.Database) -> None:
+    """Fold the count rows together now and then, so stats stay cheap to read."""
+    global _last_compaction
+    now = time.monotonic()
+    if now - _last_compaction >= COUNTS_INTERVAL:
+        _last_compaction = now
+        queue.compact_counts(db)

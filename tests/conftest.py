@@ -128,17 +128,23 @@ def restart_database(server_env: dict[str, str], db_settings: DatabaseSettings):
     return restart
 
 
-def make_context(remaining_ms: int = 60_000, request_id: str = "test-request") -> LambdaContext:
+def make_context(
+    remaining_ms: int = 60_000, request_id: str = "test-request", function_arn: str | None = None
+) -> LambdaContext:
     """The context Lambda passes: the Python runtime's own class (awslambdaric),
     built the way its bootstrap builds it, so a handler reading a method or an
-    attribute Lambda does not have fails here as it would on AWS."""
+    attribute Lambda does not have fails here as it would on AWS.
+
+    No function ARN unless given: with one, a drain or a submit may invoke the
+    function for more drains (fan-out), which a test must ask for.
+    """
     deadline_ms = int(time.time() * 1000) + remaining_ms
     return LambdaContext(
         request_id,
         None,  # client context: only mobile SDK invocations carry one
         None,  # cognito identity: likewise
         deadline_ms,
-        "arn:aws:lambda:us-east-1:123456789012:function:jobqueue",
+        function_arn,
     )
 
 

@@ -80,3 +80,55 @@ def exit_(**_: object) -> None:
 def interrupt(**_: object) -> None:
     """Ctrl-C arriving mid-task in a local drain."""
     raise KeyboardInterrupt
+
+
+@task(name="tests.async_record")
+async def async_record(path: str, value: str, seconds: float = 0.0, **_: Any) -> str:
+    """The async twin of tests.record, after an awaited pause."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+@task(name="tests.span")
+def span(path: str, value: str, seconds: float = 0.05, **_: Any) -> str:
+    """Record when the job started and ended ("value start end" per line), to see overlaps."""
+    import time
+
+    start = time.time()
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"{value} {start} {time.time()}\n")
+    return value
+
+
+@task(name="tests.span_alone", alone=True)
+def span_alone(path: str, value: str, seconds: float = 0.05, **_: Any) -> str:
+    """tests.span, asking to run with nothing else of its drain beside it."""
+    return span(path, value, seconds)
+
+
+@task(name="tests.hang")
+def hang(marker: str, seconds: float = 2.0, **_: Any) -> str:
+    """A blocking call that outlives its timeout on a thread, then finishes late."""
+    import time
+
+    time.sleep(seconds)
+    Path(marker).write_text("finished late")
+    return "late"
+
+
+@task(name="tests.async_hang")
+async def async_hang(marker: str, seconds: float = 30.0, **_: Any) -> str:
+    """An awaited call that outlives its timeout: it must be cancelled."""
+    import asyncio
+
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        Path(marker).write_text("cancelled")
+        raise
+    return "finished"

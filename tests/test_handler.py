@@ -101,14 +101,14 @@ def test_a_drain_stops_in_time_and_hands_back_what_it_did_not_start(
     returns before the deadline less JOBQUEUE_SAFETY_MS, says it stopped for the
     budget, and the claimed jobs it never started are pending again, uncounted."""
     safety_ms = 500
-    settings_env(JOBQUEUE_SAFETY_MS=str(safety_ms))
+    settings_env(JOBQUEUE_SAFETY_MS=str(safety_ms), JOBQUEUE_CONCURRENCY="2")
     # A fresh container: its first claim takes a batch (worker.FIRST_BATCH),
     # whatever earlier tests taught this process about job durations.
     monkeypatch.setattr(worker, "_mean_job_seconds", None)
-    backlog = [{"task": "sleep", "payload": {"seconds": 0.4}, "timeout_seconds": 1} for _ in range(12)]
+    backlog = [{"task": "sleep", "payload": {"seconds": 0.4}, "timeout_seconds": 1} for _ in range(16)]
     status, _, body = call(v2("POST", "/jobs/batch", {"jobs": backlog}, AUTH))
     assert status == 202, body
-    context = make_context(remaining_ms=3000)  # 12 x 0.4 s of work in a 3 s invocation
+    context = make_context(remaining_ms=3000)  # 16 x 0.4 s of work, 2 at a time, in a 3 s invocation
 
     result = app.lambda_handler(sample("eventbridge-scheduled.json"), context)
 

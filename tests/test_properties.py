@@ -35,7 +35,7 @@ def test_final_states_are_final_but_for_retry(database, raw):
 
         @rule(name=st.sampled_from(["A", "B"]))
         def claim(self, name: str) -> None:
-            for row in queue.claim(database, worker=name, limit=1, grace=30, max_timeout=60):
+            for row in queue.claim(database, worker=name, limit=1, grace=30, fits=60).rows:
                 self.held.append((row[0], row[3], name))
 
         @rule(data=st.data(), outcome=st.sampled_from(["complete", "fail", "fail_final", "release"]))

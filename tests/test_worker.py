@@ -107,11 +107,13 @@ def test_timeout_is_enforced_off_the_main_thread_too(database):
     assert queue.get(database, job["id"])["error"]["type"] == "JobTimeout"
 
 
-def test_budget_stops_claiming_and_gives_back_unstarted_jobs(database, raw):
+def test_budget_stops_claiming_and_gives_back_unstarted_jobs(database, raw, monkeypatch):
+    monkeypatch.setattr(worker, "_mean_job_seconds", None)  # a first batch: all five claimed at once
     for _ in range(5):
         queue.enqueue(database, JobSpec("sleep", {"seconds": 1}, timeout_seconds=1.5))
     started = time.monotonic()
-    report = worker.drain(database, budget_seconds=3.6, settings=Settings(drain_safety_ms=0), batch_size=10)
+    one_at_a_time = Settings(drain_safety_ms=0, concurrency=1)
+    report = worker.drain(database, budget_seconds=3.6, settings=one_at_a_time, batch_size=10)
     elapsed = time.monotonic() - started
     assert report.stopped == "budget" and elapsed < 3.6
     assert report.succeeded == 2 and report.released == 3
@@ -121,14 +123,40 @@ def test_budget_stops_claiming_and_gives_back_unstarted_jobs(database, raw):
     assert raw.run("SELECT max(attempts) FROM jobs WHERE state = 'pending'")[0][0] == 0
 
 
-def test_jobs_whose_timeout_exceeds_the_budget_are_not_claimed_but_reported(database, capsys, monkeypatch):
+def test_a_job_longer_than_what_is_left_waits_for_a_fresh_drain(database, raw):
+    job, _ = queue.enqueue(database, JobSpec("echo", timeout_seconds=20))
+    later, _ = queue.enqueue(database, JobSpec("echo", priority=5))
+    report = worker.drain(database, budget_seconds=10, cap_seconds=60, settings=Settings(drain_safety_ms=0))
+    # Strict order within a queue: the drain does not skip ahead of the job it cannot fit.
+    assert (report.processed, report.unfit, report.stopped) == (0, 0, "budget")
+    assert queue.get(database, job["id"])["attempts"] == 0 and queue.get(database, job["id"])["errors"] == []
+    report = worker.drain(database, budget_seconds=60, cap_seconds=60)
+    assert report.succeeded == 2
+    assert queue.get(database, later["id"])["state"] == "succeeded"
+
+
+def test_a_job_no_drain_can_fit_is_set_aside_and_reported_once(database, raw, capsys, monkeypatch):
     monkeypatch.setattr(log, "_threshold", log.LEVELS["WARNING"])
     job, _ = queue.enqueue(database, JobSpec("echo", timeout_seconds=120))
-    report = worker.drain(database, budget_seconds=10, settings=Settings(drain_safety_ms=0))
-    assert (report.processed, report.unfit) == (0, 1)
-    assert queue.get(database, job["id"])["attempts"] == 0
-    assert '"event":"jobs_exceed_budget"' in capsys.readouterr().err
-    assert worker.drain(database, budget_seconds=200).succeeded == 1  # a long enough drain runs it
+    behind, _ = queue.enqueue(database, JobSpec("echo", priority=5, timeout_seconds=5))
+    report = worker.drain(database, budget_seconds=10, cap_seconds=10, settings=Settings(drain_safety_ms=0))
+    # It no longer blocks its queue: the job behind it runs.
+    assert (report.unfit, report.succeeded, report.stopped) == (1, 1, "idle")
+    assert queue.get(database, behind["id"])["state"] == "succeeded"
+    parked = queue.get(database, job["id"])
+    assert parked["state"] == "pending" and parked["attempts"] == 0
+    assert parked["error"]["type"] == "TimeoutExceedsBudget" and "120" in parked["error"]["message"]
+    wait = datetime.fromisoformat(parked["run_at"]) - datetime.now(timezone.utc)
+    assert 500 < wait.total_seconds() <= worker.PARK_SECONDS
+    assert capsys.readouterr().err.count('"event":"jobs_exceed_budget"') == 1
+    assert worker.drain(database, budget_seconds=10, cap_seconds=10).unfit == 0  # said once, not every tick
+    assert capsys.readouterr().err.count('"event":"jobs_exceed_budget"') == 0
+    # When its time comes again and the function's timeout has been raised, it runs; its error history
+    # keeps one entry for the wait, however many times it was set aside.
+    raw.run("UPDATE jobs SET run_at = now() - interval '1 second' WHERE id = CAST(:id AS uuid)", id=job["id"])
+    assert worker.drain(database, budget_seconds=200, cap_seconds=200).succeeded == 1
+    done = queue.get(database, job["id"])
+    assert done["state"] == "succeeded" and [e["type"] for e in done["errors"]] == ["TimeoutExceedsBudget"]
 
 
 def test_max_jobs_and_queue_filters(database):
@@ -170,10 +198,10 @@ def test_a_late_write_from_a_lost_lease_changes_nothing(database, raw):
     """River #1302: the first attempt's outcome arrives after its job was
     rescued and re-claimed; it must not overwrite the second attempt."""
     job, _ = queue.enqueue(database, JobSpec("echo"))
-    first = queue.claim(database, worker="A", limit=10, grace=0, max_timeout=60)
+    first = queue.claim(database, worker="A", limit=10, grace=0, fits=60).rows
     raw.run("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
     assert queue.rescue(database) == {"pending": 1, "failed": 0}
-    second = queue.claim(database, worker="B", limit=10, grace=0, max_timeout=60)
+    second = queue.claim(database, worker="B", limit=10, grace=0, fits=60).rows
     assert (first[0][3], second[0][3]) == (1, 2)
     queue.complete(database, worker="A", ids=[first[0][0]], attempts=[1], results=['"stale"'])
     queue.fail(database, worker="A", ids=[first[0][0]], attempts=[1], finals=[True], delays=[0], errors=['{"x":1}'])
@@ -187,7 +215,7 @@ def test_a_late_write_from_a_lost_lease_changes_nothing(database, raw):
 
 def test_rescue_fails_jobs_that_have_no_attempts_left(database, raw):
     job, _ = queue.enqueue(database, JobSpec("echo", max_attempts=1))
-    queue.claim(database, worker="A", limit=1, grace=0, max_timeout=60)
+    queue.claim(database, worker="A", limit=1, grace=0, fits=60)
     raw.run("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
     report = worker.drain(database)
     assert report.rescued == 1
@@ -209,18 +237,25 @@ def test_worker_id_is_set_exactly_while_running(database, raw):
 
 def test_batches_shrink_for_slow_jobs_so_other_workers_share_them(database, db_settings, monkeypatch):
     monkeypatch.setattr(worker, "_mean_job_seconds", None)
-    worker._observe(500, 0.01)
+    monkeypatch.setattr(worker, "_task_seconds", {})
+    for _ in range(50):
+        worker._observe("noop", 0.0001)
     assert worker.batch_limit(500) == 500  # fast jobs: the whole ceiling
-    worker._observe(1, 2.0)
-    worker._observe(1, 2.0)
+    assert worker.batch_limit(500, slots=8) == 500
+    for _ in range(50):
+        worker._observe("sleep", 2.0)
     assert worker.batch_limit(500) == 1  # slow jobs: one at a time
+    assert worker.batch_limit(500, slots=8) == 1  # still a fraction of a second of work per slot
+    for _ in range(200):
+        worker._observe("sleep", 0.1)
+    assert worker.batch_limit(500, slots=8) == 20  # I/O-bound jobs: enough for every slot
     for _ in range(6):
         queue.enqueue(database, JobSpec("sleep", {"seconds": 0.3}))
     reports = []
 
     def drain() -> None:
         own = db.Database(db_settings)
-        reports.append(worker.drain(own))
+        reports.append(worker.drain(own, settings=Settings(concurrency=1)))
         own.close()
 
     threads = [threading.Thread(target=drain) for _ in range(2)]
@@ -305,7 +340,7 @@ def test_an_interrupted_drain_gives_back_what_it_had_not_started(database, raw):
     queue.enqueue(database, JobSpec("tests.interrupt"))
     waiting, _ = queue.enqueue(database, JobSpec("echo", max_attempts=1))
     with pytest.raises(KeyboardInterrupt):
-        worker.drain(database, batch_size=10)
+        worker.drain(database, batch_size=10, settings=Settings(concurrency=1))
     after = queue.get(database, waiting["id"])
     assert (after["state"], after["attempts"]) == ("pending", 0)
     assert worker.drain(database).succeeded == 1

@@ -4,11 +4,14 @@
 -- name: enqueue
 -- Insert one job. A repeat of its id or idempotency key inserts nothing and
 -- returns no row; the caller then reads the existing job with find_existing.
-INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
+-- A job due now goes straight into the claim index (due); a later one waits
+-- in jobs_scheduled_idx until a claim promotes it.
+INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
                   timeout_seconds, idempotency_key)
-VALUES (CAST(:id AS uuid), :queue, :task, CAST(:payload AS jsonb), :priority,
-        COALESCE(CAST(:run_at AS timestamptz), now()) + make_interval(secs => CAST(:delay AS float8)),
-        :max_attempts, CAST(:timeout AS float8), :idempotency_key)
+SELECT CAST(:id AS uuid), :queue, :task, CAST(:payload AS jsonb), :priority, t.run_at, t.run_at <= now(),
+       :max_attempts, CAST(:timeout AS float8), :idempotency_key
+FROM (SELECT COALESCE(CAST(:run_at AS timestamptz), now()) + make_interval(secs => CAST(:delay AS float8))
+             AS run_at) AS t
 ON CONFLICT DO NOTHING
 RETURNING {job_columns};
 
@@ -23,13 +26,13 @@ RETURNING {job_columns};
 -- the ids are new, and a plain insert costs the server less than a
 -- speculative one.
 WITH inserted AS (
-    INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
+    INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
                       timeout_seconds, idempotency_key)
-    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0),
-           COALESCE(b.r, now()) + COALESCE(b.d, 0) * interval '1 microsecond',
-           b.m, b.o, b.k
-    FROM json_to_recordset(CAST(:batch AS json))
-         AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
+    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0), b.run_at, b.run_at <= now(), b.m, b.o, b.k
+    FROM (SELECT *, COALESCE(r, now()) + COALESCE(d, 0) * interval '1 microsecond' AS run_at
+          FROM json_to_recordset(CAST(:batch AS json))
+               AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
+         ) AS b
     RETURNING 1
 )
 SELECT {time:now()}, (SELECT count(*) FROM inserted);
@@ -39,13 +42,13 @@ SELECT {time:now()}, (SELECT count(*) FROM inserted);
 -- a key (or an id) are skipped, and when fewer were inserted than sent the
 -- caller reads the others with find_existing_many.
 WITH inserted AS (
-    INSERT INTO jobs (id, queue, task, payload, priority, run_at, max_attempts,
+    INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
                       timeout_seconds, idempotency_key)
-    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0),
-           COALESCE(b.r, now()) + COALESCE(b.d, 0) * interval '1 microsecond',
-           b.m, b.o, b.k
-    FROM json_to_recordset(CAST(:batch AS json))
-         AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
+    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0), b.run_at, b.run_at <= now(), b.m, b.o, b.k
+    FROM (SELECT *, COALESCE(r, now()) + COALESCE(d, 0) * interval '1 microsecond' AS run_at
+          FROM json_to_recordset(CAST(:batch AS json))
+               AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
+         ) AS b
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
@@ -63,35 +66,22 @@ SELECT {job_columns} FROM jobs
 WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_keys AS text[]));
 
 -- name: claim
--- Take up to :limit due pending jobs (of the :queues named, or of any queue
--- when it is NULL) whose timeout fits the time left, in priority, run_at, id
--- order, skipping rows other workers hold. Each claim is an attempt:
--- attempts goes up and the job is leased to :worker.
--- The batch comes back as one JSON text, [[id, task, payload, attempt,
--- max_attempts, timeout], ...] (NULL when nothing was due): one value to
--- decode instead of a driver round of conversions per row and column.
-WITH next AS (
-    SELECT id FROM jobs
-    WHERE state = 'pending' AND run_at <= now() AND timeout_seconds <= :max_timeout
-      AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
-    ORDER BY priority, run_at, id
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE jobs AS j
-    SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = :worker,
-        lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace)
-    FROM next WHERE j.id = next.id
-    RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds
-)
-SELECT CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts, timeout_seconds)) AS text)
-FROM claimed;
+-- Lease up to :limit due jobs to :worker: of the :queues named, or of any
+-- queue when it is NULL, within each queue's settings (see jobqueue_claim in
+-- migrations/0002_scale.sql, where the claim lives whole). Each claim is an
+-- attempt. The answer is one JSON text, one value to decode instead of a
+-- driver round of conversions per row and column.
+SELECT jobqueue_claim(:worker, CAST(:queues AS text[]), :limit, CAST(:fits AS float8), CAST(:cap AS float8),
+                      CAST(:grace AS float8), CAST(:park AS float8));
 
 -- name: reclaim
 -- The batch a claim took when its answer was lost with the connection: the
 -- jobs this worker holds (worker ids are unique per drain), in claim order.
-SELECT CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts, timeout_seconds)
-                     ORDER BY priority, run_at, id) AS text)
+SELECT '{"j":' || COALESCE(CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts,
+                                                            timeout_seconds, queue,
+                                                            extract(epoch FROM started_at - run_at))
+                                          ORDER BY priority, run_at, id) AS text), '[]')
+       || ',"d":[],"c":[],"w":null,"p":0}'
 FROM jobs WHERE state = 'running' AND worker_id = :worker;
 
 -- name: complete
@@ -112,12 +102,13 @@ WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
 -- name: fail
 -- Record a batch of failed attempts: each goes back to pending after its
 -- backoff (its delay) or, when final or out of attempts, to failed. The error
--- joins the history.
+-- joins the history. A retry with no delay is due at once.
 -- Guarded like complete.
 UPDATE jobs AS j
 SET state = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
     run_at = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN j.run_at
                   ELSE now() + make_interval(secs => o.d) END,
+    due = o.d <= 0,
     finished_at = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN now() END,
     errors = j.errors || jsonb_build_array(o.e),
     lease_expires_at = NULL, worker_id = NULL
@@ -129,7 +120,7 @@ WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
 -- Give back claimed jobs this worker never started (its time ran out): they
 -- return to pending as if never claimed, so the attempt is not counted.
 UPDATE jobs AS j
-SET state = 'pending', attempts = j.attempts - 1, started_at = NULL,
+SET state = 'pending', attempts = j.attempts - 1, started_at = NULL, due = true,
     lease_expires_at = NULL, worker_id = NULL
 FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text)
 WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
@@ -159,6 +150,7 @@ WITH lost AS (
 UPDATE jobs AS j
 SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
     run_at = CASE WHEN j.attempts >= j.max_attempts THEN j.run_at ELSE now() END,
+    due = true,
     finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
     errors = j.errors || jsonb_build_array(jsonb_build_object(
         'attempt', j.attempts, 'at', now(), 'type', 'LeaseExpired',
@@ -167,24 +159,76 @@ SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' 
 FROM lost WHERE j.id = lost.id
 RETURNING j.id, j.state;
 
--- name: count_unfit
--- Due pending jobs whose timeout is longer than a drain can give them: they
--- would wait forever for a longer-running drain, so an idle drain says so.
-SELECT count(*) FROM jobs
-WHERE state = 'pending' AND run_at <= now() AND timeout_seconds > :max_timeout
-  AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])));
-
 -- name: get
 -- One job by id.
 SELECT {job_columns} FROM jobs WHERE id = CAST(:id AS uuid);
 
 -- name: list
--- Jobs newest first, filtered, keyset-paginated on id (ids are time-ordered UUIDv7).
+-- Jobs newest first, keyset-paginated on id (ids are time-ordered UUIDv7),
+-- optionally of one task. The list queries differ by what they filter on, so
+-- each has one plan that reads only the rows it returns (plus :limit per
+-- state at most): by state through jobs_state_list_idx, by queue through
+-- jobs_queue_list_idx, running jobs (few) through jobs_running_idx. A task
+-- filter narrows what those indexes find.
 SELECT {job_columns} FROM jobs
-WHERE (CAST(:state AS text) IS NULL OR state = :state)
-  AND (CAST(:queue AS text) IS NULL OR queue = :queue)
+WHERE (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_state
+-- Jobs in one state other than running, newest first.
+SELECT {job_columns} FROM jobs
+WHERE state = :state AND state <> 'running'
   AND (CAST(:task AS text) IS NULL OR task = :task)
-  AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_queue_state
+-- One queue's jobs in one state other than running, newest first.
+SELECT {job_columns} FROM jobs
+WHERE queue = :queue AND state = :state AND state <> 'running'
+  AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_running
+-- Running jobs, newest first, of one queue or all: read from the running
+-- index, which holds only them, then sorted.
+WITH running AS MATERIALIZED (
+    SELECT * FROM jobs
+    WHERE state = 'running' AND (CAST(:queue AS text) IS NULL OR queue = :queue)
+      AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+)
+SELECT {job_columns} FROM running ORDER BY id DESC LIMIT :limit;
+
+-- name: list_queue
+-- One queue's jobs in every state, newest first: the newest :limit of each
+-- state, merged.
+SELECT {job_columns} FROM (
+    (SELECT * FROM jobs WHERE queue = :queue AND state = 'pending' AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+     ORDER BY id DESC LIMIT :limit)
+    UNION ALL
+    (SELECT * FROM jobs WHERE queue = :queue AND state = 'succeeded' AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+     ORDER BY id DESC LIMIT :limit)
+    UNION ALL
+    (SELECT * FROM jobs WHERE queue = :queue AND state = 'failed' AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+     ORDER BY id DESC LIMIT :limit)
+    UNION ALL
+    (SELECT * FROM jobs WHERE queue = :queue AND state = 'cancelled' AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+     ORDER BY id DESC LIMIT :limit)
+    UNION ALL
+    (SELECT * FROM jobs WHERE queue = :queue AND state = 'running' AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+     ORDER BY id DESC LIMIT :limit)
+) AS jobs
 ORDER BY id DESC
 LIMIT :limit;
 
@@ -198,7 +242,7 @@ RETURNING {job_columns};
 -- name: retry
 -- Put a failed or cancelled job back to pending now, granting one more attempt
 -- when it had used them all.
-UPDATE jobs SET state = 'pending', run_at = now(), finished_at = NULL,
+UPDATE jobs SET state = 'pending', run_at = now(), due = true, finished_at = NULL,
     max_attempts = GREATEST(max_attempts, attempts + 1)
 WHERE id = CAST(:id AS uuid) AND state IN ('failed', 'cancelled')
 RETURNING {job_columns};
@@ -208,14 +252,37 @@ RETURNING {job_columns};
 SELECT state FROM jobs WHERE id = CAST(:id AS uuid);
 
 -- name: stats_counts
--- Jobs per queue and state.
-SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue, state;
+-- Jobs per queue and state, exact, from the counts the triggers keep: as
+-- cheap at ten million jobs as at ten.
+SELECT queue, state, CAST(sum(n) AS bigint) FROM job_counts
+GROUP BY queue, state HAVING sum(n) <> 0
+ORDER BY queue, state;
+
+-- name: compact_counts
+-- Fold the count rows into one per queue and state, so reading them stays
+-- cheap. Rows another compaction holds are left to it, never waited for.
+WITH gone AS (
+    DELETE FROM job_counts
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM job_counts FOR UPDATE SKIP LOCKED))
+    RETURNING queue, state, n
+)
+INSERT INTO job_counts (queue, state, n)
+SELECT queue, state, sum(n) FROM gone GROUP BY queue, state HAVING sum(n) <> 0;
 
 -- name: stats_oldest
--- Per queue, seconds since the oldest due pending job became due.
-SELECT queue, EXTRACT(EPOCH FROM now() - min(run_at))::float8
-FROM jobs WHERE state = 'pending' AND run_at <= now()
-GROUP BY queue;
+-- Per queue, seconds since its oldest due job became due. Within a queue and
+-- priority the claim index is in run_at order, so one probe per (queue,
+-- priority) pair finds every candidate (a loose index scan).
+WITH RECURSIVE firsts AS (
+    (SELECT queue, priority, run_at FROM jobs WHERE state = 'pending' AND due
+     ORDER BY queue, priority, run_at, id LIMIT 1)
+    UNION ALL
+    SELECT nx.* FROM firsts, LATERAL (
+        SELECT queue, priority, run_at FROM jobs
+        WHERE state = 'pending' AND due AND (queue, priority) > (firsts.queue, firsts.priority)
+        ORDER BY queue, priority, run_at, id LIMIT 1) AS nx
+)
+SELECT queue, EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM firsts GROUP BY queue;
 
 -- name: prune
 -- Delete up to :limit finished jobs older than the retention.
@@ -234,3 +301,103 @@ SELECT count(*) FROM gone;
 -- name: schema_version
 -- The newest applied migration, for /health.
 SELECT max(version) FROM jobqueue_migrations;
+
+-- name: queue_settings
+-- Every configured queue's settings.
+SELECT name, paused, concurrency, rate_limit, rate_seconds FROM queues ORDER BY name;
+
+-- name: configure_queue
+-- Create or change one queue's settings; a :set_x false leaves x as it was
+-- (as it is on a new queue: not paused, no limits). They apply from the next
+-- claim on, which reads them under the queue's lock.
+INSERT INTO queues (name, paused, concurrency, rate_limit, rate_seconds)
+VALUES (:name, COALESCE(CAST(:paused AS boolean), false), :concurrency, :rate_limit, CAST(:rate_seconds AS float8))
+ON CONFLICT (name) DO UPDATE SET
+    paused = CASE WHEN :set_paused THEN EXCLUDED.paused ELSE queues.paused END,
+    concurrency = CASE WHEN :set_concurrency THEN EXCLUDED.concurrency ELSE queues.concurrency END,
+    rate_limit = CASE WHEN :set_rate THEN EXCLUDED.rate_limit ELSE queues.rate_limit END,
+    rate_seconds = CASE WHEN :set_rate THEN EXCLUDED.rate_seconds ELSE queues.rate_seconds END,
+    updated_at = now()
+RETURNING name, paused, concurrency, rate_limit, rate_seconds;
+
+-- Drains on demand (jobqueue/fanout.py). A running drain holds a session
+-- advisory lock (:slot_class, slot) for one of JOBQUEUE_MAX_DRAINS slots.
+
+-- name: take_drain_slot
+-- The first free slot, now held by this session; no row when all are taken.
+SELECT s FROM generate_series(0, :max_drains - 1) AS s WHERE pg_try_advisory_lock(:slot_class, s) LIMIT 1;
+
+-- name: give_drain_slot
+SELECT pg_advisory_unlock(:slot_class, :slot);
+
+-- name: running_drains
+-- How many drains hold a slot, in this database, across every container.
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND classid = :slot_class AND objsubid = 2 AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database());
+
+-- name: request_wake
+-- After a submit made work due: one row back means "start a drain", when no
+-- drain runs and no other submit asked for one in the last :ttl seconds (the
+-- drain it asked for may still be starting).
+UPDATE jobqueue_wake SET requested_at = now()
+WHERE id = 1 AND requested_at < now() - make_interval(secs => :ttl)
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_locks
+      WHERE locktype = 'advisory' AND classid = :slot_class AND objsubid = 2 AND granted
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+RETURNING 1;
+
+-- name: drain_started
+-- A drain has its slot: submits from now on are covered by it.
+UPDATE jobqueue_wake SET requested_at = '-infinity' WHERE id = 1 AND requested_at <> '-infinity';
+
+-- name: backlog
+-- Due jobs waiting in the queues a drain serves, paused queues left out,
+-- counted up to :cap per queue: enough to size a fan-out, never a scan of a
+-- big backlog or of a paused queue's rows.
+WITH RECURSIVE every_queue AS (
+    (SELECT queue FROM jobs WHERE state = 'pending' AND due AND CAST(:queues AS text[]) IS NULL
+     ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM jobs WHERE state = 'pending' AND due AND queue > every_queue.queue
+            ORDER BY queue LIMIT 1)
+    FROM every_queue WHERE every_queue.queue IS NOT NULL
+), served AS (
+    SELECT queue FROM every_queue WHERE queue IS NOT NULL
+    UNION
+    SELECT unnest(CAST(:queues AS text[]))
+)
+SELECT COALESCE(sum(waiting.n), 0)::bigint
+FROM served, LATERAL (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM jobs WHERE state = 'pending' AND due AND queue = served.queue LIMIT :cap
+    ) AS due
+) AS waiting
+WHERE served.queue NOT IN (SELECT name FROM queues WHERE paused);
+
+-- name: work_due
+-- Whether anything is due (or about to be promoted) in the queues a drain
+-- serves, paused ones left out: asked by a drain after it gave up its slot,
+-- so that a job submitted while it was stopping is never left for the next
+-- schedule.
+WITH RECURSIVE every_queue AS (
+    (SELECT queue FROM jobs WHERE state = 'pending' AND due AND CAST(:queues AS text[]) IS NULL
+     ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM jobs WHERE state = 'pending' AND due AND queue > every_queue.queue
+            ORDER BY queue LIMIT 1)
+    FROM every_queue WHERE every_queue.queue IS NOT NULL
+)
+SELECT EXISTS (
+    SELECT 1 FROM every_queue
+    WHERE queue IS NOT NULL AND queue NOT IN (SELECT name FROM queues WHERE paused)
+) OR EXISTS (
+    SELECT 1 FROM unnest(CAST(:queues AS text[])) AS served(queue)
+    WHERE queue NOT IN (SELECT name FROM queues WHERE paused)
+      AND EXISTS (SELECT 1 FROM jobs WHERE state = 'pending' AND due AND jobs.queue = served.queue)
+) OR EXISTS (
+    SELECT 1 FROM jobs
+    WHERE state = 'pending' AND NOT due AND run_at <= now()
+      AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
+);
