@@ -631,12 +631,26 @@ def _error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
         kind, message = "UnknownTask", f"{exc.message} (is its module in JOBQUEUE_TASK_MODULES?)"
     else:
         kind, message = type(exc).__name__, str(exc)
+    # The API returns tracebacks: name each file relative to the sys.path entry it
+    # was imported from (jobqueue/worker.py, mytasks.py), never the server's paths.
+    import re
+    import sys
+
+    roots = sorted({os.path.join(os.path.abspath(p), "") for p in sys.path}, key=len, reverse=True)
+
+    def relative(match: re.Match[str]) -> str:
+        path = match.group(1)
+        root = next((r for r in roots if path.startswith(r)), None)
+        shown = path[len(root) :] if root else os.path.basename(path)
+        return f'File "{shown}"'
+
+    text = "".join(traceback.format_exception(exc))
     return {
         "attempt": attempt,
         "at": datetime.now(timezone.utc).isoformat(),
         "type": kind,
         "message": _clean(message[:2000]),
-        "traceback": _clean("".join(traceback.format_exception(exc))[-4000:]),
+        "traceback": _clean(re.sub(r'File "(/[^"]*)"', relative, text)[-4000:]),
     }
 
 
