@@ -8,16 +8,17 @@ of events or status codes, and nothing here writes SQL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from . import fanout, invocation, log, tasks
+from . import fanout, invocation, log, metrics, spec, states, tasks
 from . import queue as store
 from .config import Settings
 from .db import Database, Runner
 from .errors import DatabaseUnavailable, ValidationError
-from .spec import JobSpec
+from .spec import JobSpec, whole_number
 
 Body = dict[str, Any]
 MAX_FILTER_LENGTH = 200
@@ -46,15 +47,17 @@ def _only(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
 
 def submit(db: Database | Runner, data: Any, *, idempotency_key: str | None = None) -> tuple[Body, bool]:
     """Submit one job; returns (body, created). ``idempotency_key`` is the
-    Idempotency-Key header, which must agree with a key in the body."""
+    Idempotency-Key header: the job's key unless the body names its own.
+
+    The body's key wins, as it does over an SQS message id: it says which
+    submissions the producer considers the same job, while a header is often
+    added per request by an HTTP client's retry layer.
+    """
     data = _object(data)
     if idempotency_key is not None:
-        own = data.get("idempotency_key")
-        if own is not None and own != idempotency_key:
-            raise ValidationError(
-                "the Idempotency-Key header and the body's idempotency_key differ", field="idempotency_key"
-            )
-        data = {**data, "idempotency_key": idempotency_key}
+        spec.idempotency_key(idempotency_key, "Idempotency-Key")  # checked even when the body's wins
+        if data.get("idempotency_key") is None:
+            data = {**data, "idempotency_key": idempotency_key}
     job, created = store.enqueue(db, JobSpec.from_dict(data))
     if created and job["run_at"] <= job["created_at"]:
         fanout.wake(db)  # due now: make sure a drain is running
@@ -92,7 +95,18 @@ def retry(db: Database | Runner, job_id: Any) -> Body:
 def _job_id(job_id: Any) -> str:
     if not isinstance(job_id, str) or not job_id:
         raise ValidationError("job_id must be a job's id (a UUID)", field="job_id")
-    return job_id
+    return _uuid(job_id, "id")
+
+
+# A UUID as RFC 9562 writes it, the form the API document's "uuid" format names
+# (uuid.UUID alone would also take braces, "urn:uuid:" and bare hex).
+UUID_TEXT = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+def _uuid(value: str, field: str) -> str:
+    if not UUID_TEXT.fullmatch(value):
+        raise ValidationError(f"{field} must be a UUID", field=field)
+    return value
 
 
 def list_jobs(
@@ -109,18 +123,19 @@ def list_jobs(
         raise ValidationError("queue must be a queue name (letters, digits and _ . : -)", field="queue")
     if task is not None:
         _filter_text(task, "task")
-    if state is not None:
-        _filter_text(state, "state")
+    if state is not None and state not in states.ALL:
+        raise ValidationError(f"state must be one of {', '.join(states.ALL)}", field="state")
     if cursor is not None:
         _filter_text(cursor, "cursor")
+        _uuid(cursor, "cursor")
     page = store.list_jobs(db, state=state, queue=queue, task=task, cursor=cursor, limit=50 if limit is None else limit)
     return {"status": "ok", "jobs": page.jobs, "next_cursor": page.next_cursor}
 
 
 def _filter_text(value: Any, name: str) -> None:
     """Filters reach the database as parameters, so they only need to be text it can take."""
-    if not isinstance(value, str) or len(value) > MAX_FILTER_LENGTH or "\x00" in value:
-        raise ValidationError(f"{name} must be text of at most {MAX_FILTER_LENGTH} characters", field=name)
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_FILTER_LENGTH or "\x00" in value:
+        raise ValidationError(f"{name} must be text of 1 to {MAX_FILTER_LENGTH} characters", field=name)
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -157,11 +172,9 @@ def process(
                     "queues must hold queue names (letters, digits and _ . : -)", field=f"queues[{i}]"
                 )
     max_jobs = options.get("max_jobs")
-    if max_jobs is not None and (
-        isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or not 1 <= max_jobs <= MAX_DRAIN_JOBS
-    ):
-        raise ValidationError(f"max_jobs must be a whole number between 1 and {MAX_DRAIN_JOBS}", field="max_jobs")
-    hop = _whole(options.get("hop", 0), "hop", 0, fanout.MAX_HOPS)
+    if max_jobs is not None:
+        max_jobs = whole_number(max_jobs, "max_jobs", 1, MAX_DRAIN_JOBS)
+    hop = whole_number(options.get("hop", 0), "hop", 0, fanout.MAX_HOPS)
     report = fanout.drain(
         db,
         settings or invocation.settings() or Settings.from_env(),
@@ -172,16 +185,8 @@ def process(
         queues=queues,
         max_jobs=max_jobs,
     )
+    metrics.drain(report, settings or invocation.settings())
     return {"status": "ok", "drain": report.as_dict()}
-
-
-def _whole(value: Any, name: str, lo: int, hi: int) -> int:
-    """A whole number in range; 3.0 is 3 (JSON Schema's integer), 3.5 and true are not."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValidationError(f"{name} must be a whole number between {lo} and {hi}", field=name)
-    return value
 
 
 def stats(db: Database | Runner) -> Body:

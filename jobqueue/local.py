@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from queue import Empty, Queue
 from socket import AF_INET6
+from types import SimpleNamespace
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
@@ -46,6 +47,7 @@ INVOCATION_TIMEOUT = 60.0  # seconds: the default Timeout in template.yaml (must
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation
 SHUTDOWN_GRACE = 10.0
 _HOP_BY_HOP = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})
+_GATEWAY_HEADERS = frozenset({"x-forwarded-proto", "x-forwarded-for"})
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -213,8 +215,11 @@ def http_event(
         name = name.lower()
         if name == "cookie":
             cookies.extend(part.strip() for part in value.split(";") if part.strip())
-        else:
+        elif name not in _GATEWAY_HEADERS:
             merged[name] = f"{merged[name]},{value}" if name in merged else value
+    # What API Gateway itself adds (overwriting any the client sent), with this
+    # server's plain HTTP in place of the gateway's HTTPS.
+    merged.update({"x-forwarded-proto": "http", "x-forwarded-for": source_ip})
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
@@ -283,21 +288,33 @@ def scheduled_event() -> dict[str, Any]:
 
 
 class LambdaContext:
-    """The parts of Lambda's context object a handler relies on: a request id and a deadline."""
-
-    function_name = "jobqueue-local"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:jobqueue-local"
-    memory_limit_in_mb = 512
-    log_group_name = "/aws/lambda/jobqueue-local"
-    log_stream_name = "local"
+    """Lambda's context object as the Python runtime (awslambdaric) builds it: the
+    same public attributes and methods, and the same clock (a deadline in epoch
+    milliseconds). The runtime's class is not importable here, since it is no
+    dependency of the function; a test holds the two side by side."""
 
     def __init__(self, timeout_seconds: float = INVOCATION_TIMEOUT) -> None:
         self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
+        self.function_name = "jobqueue-local"
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = "arn:aws:lambda:local:000000000000:function:jobqueue-local"
+        self.memory_limit_in_mb = "512"  # the runtime reads it from the environment: a string
+        self.log_group_name = "/aws/lambda/jobqueue-local"
+        self.log_stream_name = "local"
+        self.tenant_id = None
+        self.client_context = None  # only mobile SDK invocations carry these two
+        self.identity = SimpleNamespace(cognito_identity_id=None, cognito_identity_pool_id=None)
+        self._epoch_deadline_time_in_ms = int(time.time() * 1000 + timeout_seconds * 1000)
 
-    def get_remaining_time_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._epoch_deadline_time_in_ms - int(time.time() * 1000))
+
+    def w3c(self) -> dict[str, str]:
+        """The W3C trace context of the invocation: none locally."""
+        return {}
+
+    def log(self, msg: Any) -> None:
+        sys.stdout.write(str(msg))
 
 
 # --- the container: one invocation at a time ------------------------------------------
@@ -366,7 +383,7 @@ class Invoker:
             call.error = Closed()
             raise
         finally:
-            if context.get_remaining_time_millis() == 0:
+            if context.get_remaining_time_in_millis() == 0:
                 log.warning("local.invocation_timed_out", request_id=context.aws_request_id, limit=self.timeout_seconds)
             call.done.set()
 
@@ -404,6 +421,18 @@ def gateway_error(status: int, message: str) -> tuple[int, list[tuple[str, str]]
     return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
 
 
+def _header_text(value: str) -> str:
+    """A header value as the client's UTF-8 spelled it. http.server decodes header
+    bytes as Latin-1, which turns an UTF-8 "é" into "Ã©"; undo that when the
+    bytes are UTF-8, and keep the Latin-1 reading when they are not."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 class _TooLarge(Exception):
     pass
 
@@ -430,7 +459,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         event = http_event(
             self.command,
             self.path,
-            list(self.headers.items()),
+            [(name, _header_text(value)) for name, value in self.headers.items()],
             body,
             source_ip=self.client_address[0],
             protocol=self.request_version,
@@ -482,7 +511,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+    def __getattr__(self, name: str) -> Any:
+        """Every method goes to the handler, as API Gateway passes them all to the
+        function: TRACE or PROPFIND get its JSON 405, not this server's HTML 501."""
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         """The handler logs each request itself, as it does in Lambda."""

@@ -78,7 +78,7 @@ class QueueReport:
     retried: int = 0
     failed: int = 0
     durations: list[float] = field(default_factory=list)  # seconds each job ran
-    waits: list[float] = field(default_factory=list)  # seconds from due to started
+    waits: list[float] = field(default_factory=list)  # seconds from due to started (submit-to-start latency)
 
 
 @dataclass
@@ -142,6 +142,7 @@ class _Job:
 
     __slots__ = (
         "attempt",
+        "claimed_at",
         "deadline",
         "id",
         "lease_end",
@@ -155,7 +156,8 @@ class _Job:
 
     def __init__(self, row: list[Any], claimed_at: float, grace: float) -> None:
         self.id, self.name, self.payload, self.attempt, self.max_attempts, self.timeout, self.queue = row[:7]
-        self.waited = row[7] if len(row) > 7 else None
+        self.waited = row[7] if len(row) > 7 else None  # seconds from due to claimed
+        self.claimed_at = claimed_at
         self.lease_end = claimed_at + self.timeout + grace  # it ends no sooner than this
         self.deadline = float("inf")
 
@@ -435,6 +437,8 @@ class _Drain:
 
     def _start(self, job: _Job, definition: tasks.Task, now: float) -> None:
         func, payload, timeout = definition.func, job.payload, job.timeout
+        if job.waited is not None:  # from due to started: the claim's wait plus the time it waited for a slot
+            job.waited = float(job.waited) + (now - job.claimed_at)
         inline = self.slots == 1 or definition.alone
         if not inline and not definition.is_async:
             mean = _task_seconds.get(job.name)
@@ -535,7 +539,7 @@ class _Drain:
         stats.processed += 1
         stats.durations.append(seconds)
         if job.waited is not None:
-            stats.waits.append(float(job.waited))
+            stats.waits.append(job.waited)
         self.report.processed += 1
         urgent = job.queue in self.limited
         if error is None:
@@ -627,12 +631,26 @@ def _error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
         kind, message = "UnknownTask", f"{exc.message} (is its module in JOBQUEUE_TASK_MODULES?)"
     else:
         kind, message = type(exc).__name__, str(exc)
+    # The API returns tracebacks: name each file relative to the sys.path entry it
+    # was imported from (jobqueue/worker.py, mytasks.py), never the server's paths.
+    import re
+    import sys
+
+    roots = sorted({os.path.join(os.path.abspath(p), "") for p in sys.path}, key=len, reverse=True)
+
+    def relative(match: re.Match[str]) -> str:
+        path = match.group(1)
+        root = next((r for r in roots if path.startswith(r)), None)
+        shown = path[len(root) :] if root else os.path.basename(path)
+        return f'File "{shown}"'
+
+    text = "".join(traceback.format_exception(exc))
     return {
         "attempt": attempt,
         "at": datetime.now(timezone.utc).isoformat(),
         "type": kind,
         "message": _clean(message[:2000]),
-        "traceback": _clean("".join(traceback.format_exception(exc))[-4000:]),
+        "traceback": _clean(re.sub(r'File "(/[^"]*)"', relative, text)[-4000:]),
     }
 
 

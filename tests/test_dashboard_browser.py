@@ -22,7 +22,7 @@ import pytest
 
 from jobqueue import http
 
-from .test_local import Stack, call, free_port, stack_env
+from .localstack import Stack, call, free_port, stack_env
 
 TOKEN = "browser-test-token"
 BROWSER_ARGS = [

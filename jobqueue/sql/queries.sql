@@ -258,6 +258,10 @@ SELECT queue, state, CAST(sum(n) AS bigint) FROM job_counts
 GROUP BY queue, state HAVING sum(n) <> 0
 ORDER BY queue, state;
 
+-- name: promote
+-- Move jobs whose run_at has come into the claim index (claims do this too).
+SELECT jobqueue_promote(:limit);
+
 -- name: compact_counts
 -- Fold the count rows into one per queue and state, so reading them stays
 -- cheap. Rows another compaction holds are left to it, never waited for.
