@@ -29,17 +29,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import log
+from .local_events import FUNCTION_NAME
 
-FUNCTION_NAME = "jobqueue-local"
-ACCOUNT = "000000000000"
 INVOKE_PREFIX = "/2015-03-31/functions/"
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limits, request and response
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 ASYNC_RETRY_DELAYS = (1.0, 2.0)  # Lambda waits about 1 and 2 minutes; seconds here
-
-
-def function_arn(region: str) -> str:
-    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{FUNCTION_NAME}"
 
 
 class InvocationFailed(Exception):
@@ -73,14 +68,14 @@ def _container_main(conn: Any, env: dict[str, str], timeout: float, arn: str) ->
     os.environ.update(env)
     import app  # the cold start
 
-    from .local import LambdaContext
+    from .local_events import LambdaContext
 
     while True:
         message = conn.recv()
         if message is None:
             return
         request_id, event = message
-        context = LambdaContext(timeout, request_id=request_id, function_arn=arn)
+        context = LambdaContext(timeout, request_id=request_id, invoked_function_arn=arn)
         try:
             conn.send(("ok", app.lambda_handler(event, context)))
         except Exception as exc:  # noqa: BLE001 - reported as Lambda reports an unhandled error
@@ -161,12 +156,11 @@ class _Container:
 class Service:
     """N warm containers, a queue for asynchronous invocations, and the Invoke API's answers."""
 
-    def __init__(self, size: int, timeout: float, env: Mapping[str, str], region: str) -> None:
+    def __init__(self, size: int, timeout: float, arn: str, env: Mapping[str, str] | None = None) -> None:
         self.size = size
         self.timeout = timeout
-        self.env = dict(env)
-        self.region = region
-        self.arn = function_arn(region)
+        self.arn = arn
+        self.env = dict(env or {})  # the containers' environment, fixed when they start
         self._sync: queue.Queue[_Call] = queue.Queue()
         self._async: queue.Queue[_Call] = queue.Queue()
         self._wake = threading.Condition()

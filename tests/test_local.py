@@ -14,8 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 from awslambdaric.lambda_context import LambdaContext
 
-from jobqueue import local
+from jobqueue import local_events
 
 from .conftest import EVENTS
 from .localstack import (
@@ -43,7 +41,7 @@ from .localstack import (
 def test_http_event_has_the_shape_of_an_http_api_event() -> None:
     headers = [("Host", "127.0.0.1:8000"), ("X-Many", "a"), ("x-many", "b"), ("Cookie", "a=1; b=2")]
     headers.append(("X-Forwarded-Proto", "https"))  # a client's claim, replaced as the gateway does
-    event = local.http_event("POST", "/jobs?state=pending&tag=a&tag=b", headers, b'{"task": "echo"}')
+    event = local_events.http_event("POST", "/jobs?state=pending&tag=a&tag=b", headers, b'{"task": "echo"}')
     sample = json.loads((EVENTS / "apigw-http-v2.json").read_text())
     optional = {"pathParameters", "stageVariables"}  # absent on a $default route
     assert set(sample) - optional <= set(event)
@@ -66,14 +64,14 @@ def test_http_event_has_the_shape_of_an_http_api_event() -> None:
 
 
 def test_binary_bodies_are_base64_encoded() -> None:
-    event = local.http_event("POST", "/jobs", [], b"\xff\xfe\x00")
+    event = local_events.http_event("POST", "/jobs", [], b"\xff\xfe\x00")
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == b"\xff\xfe\x00"
-    assert "body" not in local.http_event("GET", "/jobs", [], b"")
+    assert "body" not in local_events.http_event("GET", "/jobs", [], b"")
 
 
 def test_scheduled_event_looks_like_the_rule_sample() -> None:
-    event = local.scheduled_event()
+    event = local_events.scheduled_event()
     assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
     assert set(json.loads((EVENTS / "eventbridge-scheduled.json").read_text())) == set(event)
 
@@ -85,7 +83,7 @@ def _public(obj: object) -> set[str]:
 def test_the_local_context_is_the_runtime_context() -> None:
     """Same public names as awslambdaric's LambdaContext, and the same answer from
     get_remaining_time_in_millis for the same deadline, before and after it."""
-    local_context = local.LambdaContext(timeout_seconds=5)
+    local_context = local_events.LambdaContext(timeout_seconds=5)
     deadline = local_context._epoch_deadline_time_in_ms
     real = LambdaContext("id", None, None, deadline, local_context.invoked_function_arn)
     assert _public(local_context) == _public(real)
@@ -99,13 +97,13 @@ def test_the_local_context_is_the_runtime_context() -> None:
         left = real.get_remaining_time_in_millis()
         assert 4000 < left <= 5000
         assert abs(local_context.get_remaining_time_in_millis() - left) <= 5
-    gone = local.LambdaContext(timeout_seconds=-1)
+    gone = local_events.LambdaContext(timeout_seconds=-1)
     past = LambdaContext("id", None, None, gone._epoch_deadline_time_in_ms)
     assert gone.get_remaining_time_in_millis() == past.get_remaining_time_in_millis() == 0
 
 
 def test_http_response_follows_api_gateway_rules() -> None:
-    status, headers, body = local.http_response(
+    status, headers, body = local_events.http_response(
         {
             "statusCode": 201,
             "headers": {"Content-Type": "text/plain", "Content-Length": "999"},
@@ -121,37 +119,7 @@ def test_http_response_follows_api_gateway_rules() -> None:
     assert ("Set-Cookie", "s=1; HttpOnly") in headers
     assert all(name.lower() != "content-length" for name, _ in headers)
     # Payload 2.0: a result without statusCode is a 200 JSON body.
-    assert local.http_response({"ok": True}) == (200, [("Content-Type", "application/json")], b'{"ok": true}')
-
-
-def test_invocations_run_one_at_a_time_in_the_main_thread() -> None:
-    running = 0
-    seen: list[tuple[int, bool, int]] = []
-
-    def handler(event: dict[str, Any], context: Any) -> int:
-        nonlocal running
-        running += 1
-        seen.append(
-            (running, threading.current_thread() is threading.main_thread(), context.get_remaining_time_in_millis())
-        )
-        time.sleep(0.01)
-        running -= 1
-        return event["n"]
-
-    invoker = local.Invoker(handler, timeout_seconds=5)
-    stop = threading.Event()
-    results: list[int] = []
-    callers = [threading.Thread(target=lambda n=n: results.append(invoker.invoke({"n": n}))) for n in range(8)]
-    for caller in callers:
-        caller.start()
-    threading.Thread(target=lambda: ([c.join() for c in callers], stop.set())).start()
-    invoker.run(stop)
-    assert sorted(results) == list(range(8))
-    assert [concurrent for concurrent, _, _ in seen] == [1] * 8
-    assert all(in_main for _, in_main, _ in seen)
-    assert all(4000 < left <= 5000 for _, _, left in seen)
-    with pytest.raises(local.Closed):
-        invoker.invoke({"n": 99})
+    assert local_events.http_response({"ok": True}) == (200, [("Content-Type", "application/json")], b'{"ok": true}')
 
 
 # --- the real thing: a subprocess over HTTP ---------------------------------------------
