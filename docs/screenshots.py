@@ -88,6 +88,7 @@ def start_stack(folder: Path, token: str) -> tuple[subprocess.Popen[str], str]:
         JOBQUEUE_API_TOKEN=token,
         JOBQUEUE_TASK_MODULES="screenshots",
         JOBQUEUE_LOG_LEVEL="WARNING",
+        JOBQUEUE_FANOUT="off",  # this script drains when it means to, leaving some jobs pending
         PYTHONPATH=os.pathsep.join([str(ROOT), str(DOCS)]),
     )
     proc = subprocess.Popen(
