@@ -164,15 +164,17 @@ class Spread:
         now = time.monotonic()
         if claimed < limit or now < self.next_check or self.hop + 1 > MAX_HOPS:
             return
+        from . import worker
+
+        mean = worker._mean_job_seconds
+        if mean is None:
+            return  # how long jobs take is not known yet: the next full claim decides
         self.next_check = now + FANOUT_EVERY
         try:
             backlog = self.db.run("backlog", queues=self.queues, cap=BACKLOG_CAP)[0][0]
             running = self.db.run("running_drains", slot_class=SLOT_CLASS)[0][0]
         except DatabaseUnavailable:
             return
-        from . import worker
-
-        mean = worker._mean_job_seconds or 0.0
         seconds = backlog * mean / self.settings.concurrency
         wanted = min(self.settings.max_drains, math.ceil(seconds / max(min(remaining, CLEAR_WITHIN), 1.0)))
         self.started = [t for t in self.started if now - t < 5.0]

@@ -120,8 +120,8 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 
 def batch_limit(ceiling: int, slots: int = 1) -> int:
     """Claim size for the next batch from the mean job time seen so far."""
-    if _mean_job_seconds is None:
-        return min(FIRST_BATCH, ceiling)
+    if _mean_job_seconds is None:  # nothing known yet: a small batch, to learn soon
+        return min(FIRST_BATCH, 2 * slots, ceiling)
     return max(1, min(ceiling, round(slots * BATCH_SECONDS / max(_mean_job_seconds, 1e-6))))
 
 
