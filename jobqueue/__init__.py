@@ -8,7 +8,7 @@ from .errors import JobTimeout, Permanent
 from .spec import JobSpec
 from .tasks import task
 
-__all__ = ["JobSpec", "JobTimeout", "Permanent", "enqueue", "enqueue_many", "task"]
+__all__ = ["JobSpec", "JobTimeout", "Permanent", "enqueue", "enqueue_many", "periodic", "task"]
 __version__ = "0.1.0"
 
 
@@ -21,6 +21,16 @@ def enqueue(
 
     job, _ = queue.enqueue(conn or db.default(), JobSpec(task_name, payload or {}, **options))
     return job
+
+
+def __getattr__(name: str) -> Any:
+    # jobqueue.periodic, imported on first use: cold starts of deployments
+    # without schedules skip the cron code.
+    if name == "periodic":
+        from .schedules import periodic
+
+        return periodic
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def enqueue_many(specs: list[JobSpec], *, conn: Any = None) -> list[dict[str, Any]]:

@@ -234,3 +234,30 @@ SELECT count(*) FROM gone;
 -- name: schema_version
 -- The newest applied migration, for /health.
 SELECT max(version) FROM jobqueue_migrations;
+
+-- ---------------------------------------------------------------------------
+-- Periodic schedules (the schedules table, migration 0003). The slots come from
+-- the caller's clock (:now), never the database's now(), so a tick decides the
+-- same slots wherever it runs and tests can move time.
+
+-- name: schedules_state
+-- Where each of the named schedules stands: one round trip for all of them,
+-- by primary key, which is all an idle tick costs.
+SELECT name, last_slot, first_seen FROM schedules WHERE name = ANY(CAST(:names AS text[]));
+
+-- name: schedules_add
+-- Schedules seen for the first time start from :now (no backfill). Another
+-- container adding the same one at once is harmless: the first row stays.
+INSERT INTO schedules (name, first_seen)
+SELECT name, CAST(:now AS timestamptz) FROM unnest(CAST(:names AS text[])) AS name
+ON CONFLICT (name) DO NOTHING;
+
+-- name: schedule_lock
+-- Take one schedule's row for the enqueue that follows in this transaction; a
+-- concurrent tick waits here and then sees the slot this one enqueued.
+SELECT COALESCE(last_slot, first_seen) FROM schedules WHERE name = :schedule FOR UPDATE;
+
+-- name: schedule_advance
+-- Record the last slot enqueued (same transaction as the enqueue); never backwards.
+UPDATE schedules SET last_slot = CAST(:slot AS timestamptz), updated_at = now()
+WHERE name = :schedule AND COALESCE(last_slot, first_seen) < CAST(:slot AS timestamptz);
