@@ -10,8 +10,9 @@ inserts nothing twice. An idle tick is one query for all schedules.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import log, queue
@@ -30,7 +31,18 @@ def state(db: Database, names: list[str]) -> dict[str, tuple[datetime | None, da
     """{name: (last slot enqueued or None, first seen)} for the schedules the table knows."""
     if not names:
         return {}
-    return {name: (last, first) for name, last, first in run(db, "schedules_state", names=names)}
+    text = run(db, "schedules_state", names=json.dumps(names))[0][0]
+    return {
+        name: (None if last is None else _from_micros(last), _from_micros(first))
+        for name, last, first in json.loads(text or "[]")
+    }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def tick(db: Database, now: datetime | None = None, registry: Mapping[str, Schedule] | None = None) -> dict[str, Any]:
@@ -49,7 +61,7 @@ def tick(db: Database, now: datetime | None = None, registry: Mapping[str, Sched
     known = state(db, names)
     missing = [name for name in names if name not in known]
     if missing:
-        run(db, "schedules_add", names=missing, now=now)  # nothing of theirs is due before now
+        run(db, "schedules_add", names=json.dumps(missing), now=now)  # nothing of theirs is due before now
     for name in sorted(known):
         last, first = known[name]
         schedule = registry[name]
