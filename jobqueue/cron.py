@@ -17,6 +17,12 @@ Daylight saving follows Vixie/ISC cron (and cronsim):
   occurrence only. Several skipped times (and a real one equal to the first
   instant after the jump) fire once between them.
 
+cronsim differs in one case, where it is wrong: wildcard jobs on the change
+days of a zone that shifts by 30 minutes (Australia/Lord_Howe). It steps whole
+hours from a wall time the shift moved to HH:30, so it misses HH:00-HH:29,
+which exist and match; they fire here. (It also reads ``5-5/10`` as ``5/10``;
+here that is just 5, as crontab(5) says.)
+
 When both day fields are restricted a day matches if either does; a field
 counts as unrestricted when it starts with ``*`` (so ``*/2`` is unrestricted
 for this rule, as in Vixie cron and cronsim).

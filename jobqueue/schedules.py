@@ -197,7 +197,9 @@ def _check_options(payload: Mapping[str, Any], queue: Any, priority: Any, attemp
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= spec.MAX_TIMEOUT_SECONDS
     ):
-        raise ValidationError(f"timeout_seconds must be more than 0 and at most {spec.MAX_TIMEOUT_SECONDS:g}", "x")
+        raise ValidationError(
+            f"timeout_seconds must be more than 0 and at most {spec.MAX_TIMEOUT_SECONDS:g}", "timeout_seconds"
+        )
 
 
 def declare_for_task(task_name: str, expressions: str | list[str] | tuple[str, ...]) -> None:

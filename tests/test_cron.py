@@ -376,3 +376,35 @@ def test_fire_times_agree_with_cronsim(expression: str, start: datetime, zone: s
             assert zone == "Australia/Lord_Howe" and parsed.wildcard, (expression, zone, t, mine, theirs)
             assert _brute_force(parsed, t, tz, mine) == mine, (expression, zone, t, mine, theirs)
         t = mine
+
+
+# --- the latest missed slot ------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    expression=st.sampled_from(
+        ["* * * * *", "*/7 * * * *", "0 * * * *", "30 2 * * *", "*/20 2 * * *", "15 3,4 * * SUN", "0 0 1 * *"]
+    ),
+    start=STARTS,
+    gap_minutes=st.integers(0, 3 * 24 * 60),
+    zone=st.sampled_from(sorted(ZONES)),
+)
+def test_the_latest_missed_slot_is_the_last_one_walking_forward(
+    expression: str, start: datetime, gap_minutes: int, zone: str
+) -> None:
+    """After an outage catch_up="latest" finds its slot by search and bisection;
+    walking every slot forward from the cursor must end on the same one."""
+    from jobqueue.schedules import Schedule
+
+    schedule = Schedule(name="s", expression=expression, task="echo", timezone=zone)
+    now = start + timedelta(minutes=gap_minutes, seconds=17)
+    walked, t = [], start
+    while (t := schedule.next_after(t)) <= now:
+        walked.append(t)
+    due = schedule.due(start, now)
+    assert due == walked[-1:]
+    assert (
+        Schedule(name="a", expression=expression, task="echo", timezone=zone, catch_up="all").due(start, now)
+        == (walked[:1000])
+    )

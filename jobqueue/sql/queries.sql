@@ -254,8 +254,10 @@ FROM schedules WHERE name IN (SELECT json_array_elements_text(CAST(:names AS jso
 -- name: schedules_add
 -- Schedules seen for the first time start from :now (no backfill). Another
 -- container adding the same one at once is harmless: the first row stays.
+-- In name order, so that two such inserts never wait on each other in a cycle.
 INSERT INTO schedules (name, first_seen)
 SELECT name, CAST(:now AS timestamptz) FROM json_array_elements_text(CAST(:names AS json)) AS name
+ORDER BY name
 ON CONFLICT (name) DO NOTHING;
 
 -- name: schedule_lock
