@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -191,6 +192,20 @@ def process(
 
 def stats(db: Database | Runner) -> Body:
     return {"status": "ok", "stats": store.stats(db)}
+
+
+def list_schedules(db: Database, *, now: datetime | None = None) -> Body:
+    """Every periodic schedule this deployment declares, with its last and next run."""
+    from . import scheduler
+
+    return {"status": "ok", "schedules": scheduler.listing(db, now)}
+
+
+def enqueue_periodic(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
+    """Enqueue the periodic jobs that came due (each slot once); the scheduled tick's first step."""
+    from . import scheduler
+
+    return scheduler.tick(db, now)
 
 
 @cache

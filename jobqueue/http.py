@@ -587,6 +587,10 @@ def stats(request: Request) -> Response:
     return Response(200, api.stats(_db()))
 
 
+def list_schedules(request: Request) -> Response:
+    return Response(200, api.list_schedules(_db()))
+
+
 def health(request: Request) -> Response:
     return Response(200, api.health(_db()))
 
@@ -635,6 +639,7 @@ ROUTES: list[Route] = [
     Route("POST", "/jobs/{id}/retry", "retryJob", retry_job, "Put a failed or cancelled job back to pending"),
     Route("POST", "/process", "process", process, "Drain due jobs within this invocation's time", body="optional"),
     Route("GET", "/stats", "stats", stats, "Counts per queue and state, age of the oldest due job"),
+    Route("GET", "/schedules", "listSchedules", list_schedules, "Periodic jobs with their last and next run"),
     Route("GET", "/health", "health", health, "Database reachable and schema version", auth=False),
     Route("GET", "/openapi.json", "openapi", openapi, "This API as an OpenAPI 3 document"),
     Route("GET", "/ui", "dashboard", ui_page, "The dashboard page", auth=False),

@@ -77,6 +77,7 @@ EXPECTED = {
     "retryJob": (200, "job"),
     "process": (200, "drain"),
     "stats": (200, "stats"),
+    "listSchedules": (200, "schedules"),
     "health": (200, "schema_version"),
     "openapi": (200, "openapi"),
     "dashboard": (200, "<!doctype html>"),
