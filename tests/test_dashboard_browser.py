@@ -384,6 +384,14 @@ def test_no_sideways_scrolling_on_a_phone_or_a_laptop(stack: str, watched: Any, 
     expect(page.locator(f'#jobs tr[data-id="{job["id"]}"]')).to_be_visible(timeout=WAIT_MS)
     page.locator(f'#jobs tr[data-id="{job["id"]}"] td.task a').click()
     expect(page.locator("#detail pre").first).to_be_visible(timeout=WAIT_MS)
+    # Whatever sticks out past the viewport, outside the tables' own scrolling boxes.
+    outside = page.evaluate(
+        """(width) => [...document.querySelectorAll('body *')]
+            .filter((e) => !e.closest('.scroll') && e.getBoundingClientRect().right > width + 0.5)
+            .map((e) => `${e.tagName}#${e.id}.${e.className} right=${e.getBoundingClientRect().right}`)""",
+        width,
+    )
+    assert outside == [], outside
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     box = page.locator("#detail").bounding_box()
-    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
