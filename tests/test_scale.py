@@ -12,7 +12,7 @@ that reads rows it does not need to show it in thousands of rows read.
 from __future__ import annotations
 
 import json
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -219,9 +219,26 @@ def test_an_all_queues_claim_reads_a_few_rows_per_queue(explained, raw):
     plans.collect()
     taken = claim(database, 100, None)
     plans.collect()
-    assert len(taken.rows) == 100
+    # The first jobs of each queue of the first priority, an even share each,
+    # in one statement; the low-priority backlog waits.
+    assert sorted(Counter(row[6] for row in taken.rows).values()) == [2] * 50
     # The head of every queue with due work (51 queues), then the jobs taken.
     plans.check(3 * 51 + 3 * 100 + 10, "claim of every queue, 51 of them")
+    assert len([p for p in plans.plans if "FOR UPDATE SKIP LOCKED" in p.get("Query Text", "")]) <= 3
+
+
+def test_a_claim_of_many_queues_serves_the_first_priority_first_then_shares(explained, raw):
+    database, plans = explained
+    add(raw, 30, "urgent", priority=-5)
+    add(raw, 90, ["a", "b", "c"])
+    settle(raw)
+    for limit in (20, 10):
+        taken = claim(database, limit, None)
+        assert [row[6] for row in taken.rows] == ["urgent"] * limit
+    oldest = raw.run("SELECT queue FROM jobs WHERE state = 'pending' ORDER BY run_at, id LIMIT 1")[0][0]
+    taken = claim(database, 31, None)
+    # Even shares of the first jobs of each, the odd one to the queue whose first job is oldest.
+    assert Counter(row[6] for row in taken.rows) == {q: 11 if q == oldest else 10 for q in "abc"}
 
 
 def test_an_idle_drain_beside_a_backlog_is_cheap(explained, raw):
