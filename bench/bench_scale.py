@@ -140,6 +140,16 @@ def _database(admin: common.DbConfig, name: str, fresh: bool) -> tuple[common.Db
     return cfg, conn
 
 
+def _schema() -> str:
+    """A fingerprint of the migrations: a table built under other ones is built
+    again (migration files change in place until they are released)."""
+    import hashlib
+
+    from jobqueue import sql
+
+    return hashlib.sha256("".join(text for _, _, text in sql.migrations()).encode()).hexdigest()[:12]
+
+
 def _reusable(admin: common.DbConfig, args: argparse.Namespace, name: str, what: str) -> bool:
     """Whether database name already holds what this run would build (and may be reused)."""
     if args.rebuild:
@@ -161,7 +171,7 @@ def _reusable(admin: common.DbConfig, args: argparse.Namespace, name: str, what:
 
 def _backlog_db(admin: common.DbConfig, args: argparse.Namespace, suffix: str, fill: Callable[[Any], None]) -> Any:
     """The database of one scenario, its backlog built once (reused while it matches)."""
-    name, what = f"{args.database}_{suffix}", f"{suffix}:{args.backlog}"
+    name, what = f"{args.database}_{suffix}", f"{suffix}:{args.backlog}:{_schema()}"
     if _reusable(admin, args, name, what):
         common.progress(f"{suffix}: reusing its backlog of {args.backlog:,}")
         return _database(admin, name, fresh=False)
@@ -517,7 +527,7 @@ def _history_db(admin: common.DbConfig, args: argparse.Namespace) -> tuple[commo
     rows = args.rows
     queues = [f"queue-{k:02d}" for k in range(20)]
     running = args.running
-    what = f"history:{rows}:{running}"
+    what = f"history:{rows}:{running}:{_schema()}"
     name = f"{args.database}_reads"
     if _reusable(admin, args, name, what):
         common.progress(f"reusing the table of {rows:,} jobs in {name}")

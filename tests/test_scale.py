@@ -334,6 +334,32 @@ def test_every_list_reads_about_what_it_returns(explained, history, cursor):
         plans.check(most, f"list {filters} {'after a cursor' if cursor else 'first page'}")
 
 
+def test_every_list_pages_through_exactly_its_jobs_newest_first(database, raw):
+    """The lists read their indexes in their own way: paged to the end, each
+    still gives every job it should, once, in id order."""
+    for state, n in (("succeeded", 60), ("failed", 25), ("cancelled", 15)):
+        add(raw, n, QUEUES[:3], state=state, age=DAY, task="a" if state == "failed" else "b")
+    add(raw, 30, QUEUES[:3], age=600, task="a")
+    add(raw, 12, QUEUES[:3], state="running", age=60)
+    variants: list[dict[str, Any]] = [{}, {"task": "a"}]
+    variants += [{"state": s} for s in STATES] + [{"state": "failed", "task": "a"}]
+    variants += [{"queue": QUEUES[1]}, {"queue": QUEUES[1], "task": "a"}]
+    variants += [{"queue": QUEUES[2], "state": s} for s in STATES]
+    for filters in variants:
+        where = " AND ".join(f"{k} = :{k}" for k in filters) or "true"
+        expected = [
+            r[0] for r in raw.run(f"SELECT CAST(id AS text) FROM jobs WHERE {where} ORDER BY id DESC", **filters)
+        ]
+        seen, cursor = [], None
+        while True:
+            page = queue.list_jobs(database, cursor=cursor, limit=7, **filters)
+            seen += [job["id"] for job in page.jobs]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == expected, filters
+
+
 def test_prune_and_rescue_read_what_they_change(explained, raw):
     database, plans = explained
     add(raw, 20_000, QUEUES, state="succeeded", age=30 * DAY)

@@ -224,18 +224,18 @@ WHERE id IN (SELECT id FROM running ORDER BY id DESC LIMIT :limit)
 ORDER BY id DESC;
 
 -- name: list_queue
--- One queue's jobs in every state, newest first: the newest :limit of each
--- state, merged. Each state's are one range of jobs_queue_list_idx (see
--- list_state for why a range); the running ones come as in list_running.
+-- One queue's jobs in every state, newest first: the ids of the newest
+-- :limit of each state (each one range of jobs_queue_list_idx, see
+-- list_state for why a range; the running ones as in list_running), merged,
+-- and only the newest :limit of those fetched whole.
 WITH running AS MATERIALIZED (
     SELECT id FROM jobs
     WHERE queue = :queue AND state = 'running' AND (CAST(:task AS text) IS NULL OR task = :task)
       AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
-)
-SELECT {job_columns} FROM (
-    SELECT j.* FROM (VALUES ('pending'), ('succeeded'), ('failed'), ('cancelled')) AS s(state),
+), newest AS (
+    SELECT j.id FROM (VALUES ('pending'), ('succeeded'), ('failed'), ('cancelled')) AS s(state),
     LATERAL (
-        SELECT * FROM jobs
+        SELECT id FROM jobs
         WHERE queue = :queue
           AND jobs.state >= s.state
           AND (jobs.state, id) < (s.state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
@@ -245,10 +245,11 @@ SELECT {job_columns} FROM (
         LIMIT :limit
     ) AS j
     UNION ALL
-    SELECT * FROM jobs WHERE id IN (SELECT id FROM running ORDER BY id DESC LIMIT :limit)
-) AS jobs
-ORDER BY id DESC
-LIMIT :limit;
+    SELECT id FROM running
+)
+SELECT {job_columns} FROM jobs
+WHERE id IN (SELECT id FROM newest ORDER BY id DESC LIMIT :limit)
+ORDER BY id DESC;
 
 -- name: cancel
 -- Cancel a job that has not started. A job a worker holds is not pending, so a
