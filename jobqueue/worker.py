@@ -266,7 +266,7 @@ class _Drain:
         self.report.stopped = self.stopped or "idle"
         if self.report.stopped == "idle":
             self.report.pruned = _maybe_prune(self.db, self.settings, self.deadline)
-            _maybe_compact(self.db)
+        _maybe_compact(self.db)
         self.report.seconds = round(time.monotonic() - self.started, 3)
         return self.report
 
@@ -278,6 +278,8 @@ class _Drain:
                 self.outcomes.flush(self.db)
             self._start_waiting()
             self._trim_waiting()
+            if now - _last_compaction >= COUNTS_INTERVAL:
+                _maybe_compact(self.db)  # a busy system never idles: fold the count rows as it goes
             if self.stopped is None and not self.waiting and len(self.running) < self.slots:
                 if time.monotonic() >= self.claim_at:
                     self._claim()
@@ -692,9 +694,13 @@ def _maybe_prune(db: dbmod.Database, settings: Settings, deadline: float) -> int
 
 
 def _maybe_compact(db: dbmod.Database) -> None:
-    """Fold the count rows together now and then, so stats stay cheap to read."""
+    """Fold the count rows together now and then (every claim, outcome and
+    submit appends some), so that stats stay cheap to read."""
     global _last_compaction
     now = time.monotonic()
     if now - _last_compaction >= COUNTS_INTERVAL:
         _last_compaction = now
-        queue.compact_counts(db)
+        try:
+            queue.compact_counts(db)
+        except DatabaseUnavailable:
+            pass  # the next drain folds them
