@@ -9,6 +9,7 @@ import pytest
 
 import jobqueue
 from jobqueue import JobSpec, db, queue, worker
+from jobqueue.config import Settings
 from jobqueue.errors import InvalidTransition, JobNotFound, UnknownTask, ValidationError
 
 
@@ -46,7 +47,7 @@ def test_priority_then_age_decides_the_order(database, tmp_path):
     out = tmp_path / "order"
     for value, priority in (("low", 5), ("high", -5), ("mid-first", 0), ("mid-second", 0)):
         queue.enqueue(database, JobSpec("tests.record", {"path": str(out), "value": value}, priority=priority))
-    worker.drain(database, batch_size=1)
+    worker.drain(database, batch_size=1, settings=Settings(concurrency=1))  # claim order, one job at a time
     assert out.read_text().split() == ["high", "mid-first", "mid-second", "low"]
 
 
