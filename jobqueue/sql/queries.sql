@@ -311,7 +311,7 @@ SELECT name, paused, concurrency, rate_limit, rate_seconds FROM queues ORDER BY 
 -- (as it is on a new queue: not paused, no limits). They apply from the next
 -- claim on, which reads them under the queue's lock.
 INSERT INTO queues (name, paused, concurrency, rate_limit, rate_seconds)
-VALUES (:name, COALESCE(CAST(:paused AS boolean), false), :concurrency, :rate_limit, CAST(:rate_seconds AS float8))
+VALUES (:queue, COALESCE(CAST(:paused AS boolean), false), :concurrency, :rate_limit, CAST(:rate_seconds AS float8))
 ON CONFLICT (name) DO UPDATE SET
     paused = CASE WHEN :set_paused THEN EXCLUDED.paused ELSE queues.paused END,
     concurrency = CASE WHEN :set_concurrency THEN EXCLUDED.concurrency ELSE queues.concurrency END,
