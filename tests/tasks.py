@@ -80,3 +80,17 @@ def exit_(**_: object) -> None:
 def interrupt(**_: object) -> None:
     """Ctrl-C arriving mid-task in a local drain."""
     raise KeyboardInterrupt
+
+
+@task(name="tests.span")
+def span(path: str, tag: str, seconds: float = 0.2, **_: Any) -> str:
+    """Record when this run starts and ends (wall-clock seconds, appended to a
+    file shared by processes), so tests can see how many runs overlapped."""
+    import time
+
+    with open(path, "a") as fh:
+        fh.write(f"start {tag} {time.time():.6f}\n")
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"end {tag} {time.time():.6f}\n")
+    return tag
