@@ -32,6 +32,8 @@ DESIGNED_ROUTES = {
     ("GET", "/stats"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
+    ("GET", "/queues"),
+    ("PATCH", "/queues/{}"),
 }
 
 
