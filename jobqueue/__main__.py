@@ -17,6 +17,7 @@ from typing import Any
 from . import api, db, local, queue, tasks
 from .config import Settings
 from .errors import ConfigError, DatabaseUnavailable, JobNotFound, JobQueueError, ValidationError
+from .local_events import INVOCATION_TIMEOUT
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ValidationError, 2),
@@ -129,7 +130,9 @@ def run_action(action: Action, args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    return local.serve(args.host, args.port, args.drain_every, timeout_seconds=args.timeout)
+    return local.serve(
+        args.host, args.port, args.drain_every, timeout_seconds=args.timeout, concurrency=args.concurrency
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,8 +206,9 @@ def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="run the API locally, with a scheduled drain (embedded PostgreSQL without DB_HOST)",
-        description="Run app.lambda_handler behind a local HTTP server, one invocation at a time, "
-        "and fire the scheduled drain every few seconds. Ctrl-C stops it.",
+        description="Run app.lambda_handler behind a local HTTP server and Lambda's Invoke API, in up to "
+        "--concurrency warm containers (worker processes, one invocation at a time each), and fire the "
+        "scheduled drain every few seconds. Ctrl-C stops it.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on, 0 for any (default: %(default)s)")
@@ -218,9 +222,17 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument(
         "--timeout",
         type=_positive(float),
-        default=local.INVOCATION_TIMEOUT,
+        default=INVOCATION_TIMEOUT,
         metavar="S",
         help="time budget of each invocation, like the function's timeout (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--concurrency",
+        type=_positive(int),
+        default=4,
+        metavar="N",
+        help="containers (worker processes) running invocations at once, like a reserved concurrency "
+        "(default: %(default)s); drains may use all but one unless JOBQUEUE_MAX_DRAINS is set",
     )
 
 

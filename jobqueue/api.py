@@ -8,16 +8,17 @@ of events or status codes, and nothing here writes SQL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from . import log, tasks
+from . import fanout, invocation, log, metrics, spec, states, tasks
 from . import queue as store
 from .config import Settings
 from .db import Database, Runner
 from .errors import DatabaseUnavailable, ValidationError
-from .spec import JobSpec
+from .spec import JobSpec, whole_number
 from .states import ALL as STATES
 
 Body = dict[str, Any]
@@ -47,16 +48,20 @@ def _only(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
 
 def submit(db: Database | Runner, data: Any, *, idempotency_key: str | None = None) -> tuple[Body, bool]:
     """Submit one job; returns (body, created). ``idempotency_key`` is the
-    Idempotency-Key header, which must agree with a key in the body."""
+    Idempotency-Key header: the job's key unless the body names its own.
+
+    The body's key wins, as it does over an SQS message id: it says which
+    submissions the producer considers the same job, while a header is often
+    added per request by an HTTP client's retry layer.
+    """
     data = _object(data)
     if idempotency_key is not None:
-        own = data.get("idempotency_key")
-        if own is not None and own != idempotency_key:
-            raise ValidationError(
-                "the Idempotency-Key header and the body's idempotency_key differ", field="idempotency_key"
-            )
-        data = {**data, "idempotency_key": idempotency_key}
+        spec.idempotency_key(idempotency_key, "Idempotency-Key")  # checked even when the body's wins
+        if data.get("idempotency_key") is None:
+            data = {**data, "idempotency_key": idempotency_key}
     job, created = store.enqueue(db, JobSpec.from_dict(data))
+    if created and job["run_at"] <= job["created_at"]:
+        fanout.wake(db)  # due now: make sure a drain is running
     return {"status": "ok", "job": job}, created
 
 
@@ -70,7 +75,10 @@ def submit_batch(db: Database | Runner, data: Any) -> Body:
     if len(jobs) > store.MAX_BATCH:
         raise ValidationError(f"a batch holds at most {store.MAX_BATCH} jobs, got {len(jobs)}", field="jobs")
     specs = [JobSpec.from_dict(job, prefix=f"jobs[{i}].") for i, job in enumerate(jobs)]
-    return {"status": "ok", "jobs": store.enqueue_many(db, specs)}
+    created = store.enqueue_many(db, specs)
+    if any(job["run_at"] <= job["created_at"] for job in created):
+        fanout.wake(db)
+    return {"status": "ok", "jobs": created}
 
 
 def status(db: Database | Runner, job_id: Any) -> Body:
@@ -88,7 +96,18 @@ def retry(db: Database | Runner, job_id: Any) -> Body:
 def _job_id(job_id: Any) -> str:
     if not isinstance(job_id, str) or not job_id:
         raise ValidationError("job_id must be a job's id (a UUID)", field="job_id")
-    return job_id
+    return _uuid(job_id, "id")
+
+
+# A UUID as RFC 9562 writes it, the form the API document's "uuid" format names
+# (uuid.UUID alone would also take braces, "urn:uuid:" and bare hex).
+UUID_TEXT = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+def _uuid(value: str, field: str) -> str:
+    if not UUID_TEXT.fullmatch(value):
+        raise ValidationError(f"{field} must be a UUID", field=field)
+    return value
 
 
 def list_jobs(
@@ -105,18 +124,19 @@ def list_jobs(
         raise ValidationError("queue must be a queue name (letters, digits and _ . : -)", field="queue")
     if task is not None:
         _filter_text(task, "task")
-    if state is not None:
-        _filter_text(state, "state")
+    if state is not None and state not in states.ALL:
+        raise ValidationError(f"state must be one of {', '.join(states.ALL)}", field="state")
     if cursor is not None:
         _filter_text(cursor, "cursor")
+        _uuid(cursor, "cursor")
     page = store.list_jobs(db, state=state, queue=queue, task=task, cursor=cursor, limit=50 if limit is None else limit)
     return {"status": "ok", "jobs": page.jobs, "next_cursor": page.next_cursor}
 
 
 def _filter_text(value: Any, name: str) -> None:
     """Filters reach the database as parameters, so they only need to be text it can take."""
-    if not isinstance(value, str) or len(value) > MAX_FILTER_LENGTH or "\x00" in value:
-        raise ValidationError(f"{name} must be text of at most {MAX_FILTER_LENGTH} characters", field=name)
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_FILTER_LENGTH or "\x00" in value:
+        raise ValidationError(f"{name} must be text of 1 to {MAX_FILTER_LENGTH} characters", field=name)
     if not value.isascii():
         try:
             value.encode("utf-8")
@@ -124,7 +144,7 @@ def _filter_text(value: Any, name: str) -> None:
             raise ValidationError(f"{name} must be valid Unicode text", field=name) from None
 
 
-_PROCESS_FIELDS = frozenset({"queues", "max_jobs"})
+_PROCESS_FIELDS = frozenset({"queues", "max_jobs", "hop"})
 
 
 def process(
@@ -133,12 +153,13 @@ def process(
     *,
     budget_seconds: float | None,
     settings: Settings | None = None,
-    cap_seconds: float | None = None,
 ) -> Body:
     """Drain due jobs within the budget; ``options`` may narrow it to queues or a count.
 
-    ``cap_seconds`` is the whole budget of any drain of this deployment (a
-    Lambda's timeout), when known: jobs longer than that are set aside.
+    Inside Lambda (the handler has recorded the invocation) the drain takes a
+    slot, starts more drains as its backlog needs, and sets aside jobs longer
+    than any drain's whole budget; ``hop`` is how many invocations led to this
+    one, so that no chain of drains starting drains grows without end.
     """
     options = {} if options is None else _object(options, "the process options")
     _only(options, _PROCESS_FIELDS)
@@ -152,15 +173,20 @@ def process(
                     "queues must hold queue names (letters, digits and _ . : -)", field=f"queues[{i}]"
                 )
     max_jobs = options.get("max_jobs")
-    if max_jobs is not None and (
-        isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or not 1 <= max_jobs <= MAX_DRAIN_JOBS
-    ):
-        raise ValidationError(f"max_jobs must be a whole number between 1 and {MAX_DRAIN_JOBS}", field="max_jobs")
-    from . import worker  # only drains need it; cold starts of the HTTP path skip it
-
-    report = worker.drain(
-        db, budget_seconds=budget_seconds, cap_seconds=cap_seconds, queues=queues, max_jobs=max_jobs, settings=settings
+    if max_jobs is not None:
+        max_jobs = whole_number(max_jobs, "max_jobs", 1, MAX_DRAIN_JOBS)
+    hop = whole_number(options.get("hop", 0), "hop", 0, fanout.MAX_HOPS)
+    report = fanout.drain(
+        db,
+        settings or invocation.settings() or Settings.from_env(),
+        function=invocation.function(),
+        hop=hop,
+        budget_seconds=budget_seconds,
+        cap_seconds=invocation.budget_cap(),
+        queues=queues,
+        max_jobs=max_jobs,
     )
+    metrics.drain(report, settings or invocation.settings())
     return {"status": "ok", "drain": report.as_dict()}
 
 
@@ -210,22 +236,18 @@ def configure_queue(db: Database | Runner, name: Any, data: Any) -> Body:
             raise ValidationError("paused must be true or false", field="paused")
         changes["paused"] = data["paused"]
     if "concurrency" in data:
-        changes["concurrency"] = _whole(
-            data["concurrency"], "concurrency", 0, MAX_QUEUE_CONCURRENCY, "jobs running at once (0: none start)"
-        )
+        changes["concurrency"] = _whole(data["concurrency"], "concurrency", 0, MAX_QUEUE_CONCURRENCY)
     if "rate" in data:
         changes["rate"] = _rate(data["rate"])
     settings = store.configure_queue(db, name, changes)
     return {"status": "ok", "queue": _queue(name, settings, store.stats(db)["queues"].get(name))}
 
 
-def _whole(value: Any, field: str, low: int, high: int, what: str, *, nullable: bool = True) -> int | None:
+def _whole(value: Any, field: str, low: int, high: int, *, nullable: bool = True) -> int | None:
+    """A whole number in range (3 and 3.0 alike, as JSON Schema counts them), or null where allowed."""
     if value is None and nullable:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        also = " or null for no limit" if nullable else ""
-        raise ValidationError(f"{field} must be a whole number from {low} to {high}{also}: {what}", field=field)
-    return value
+    return whole_number(value, field, low, high)
 
 
 def _rate(value: Any) -> tuple[int, float] | None:
@@ -239,7 +261,7 @@ def _rate(value: Any) -> tuple[int, float] | None:
     for key in sorted(_RATE_FIELDS):
         if key not in value:
             raise ValidationError(f"rate.{key} is required", field=f"rate.{key}")
-    limit = _whole(value["limit"], "rate.limit", 1, MAX_RATE_LIMIT, "starts per window", nullable=False)
+    limit = _whole(value["limit"], "rate.limit", 1, MAX_RATE_LIMIT, nullable=False)
     seconds = value["per_seconds"]
     if (
         isinstance(seconds, bool)
@@ -293,11 +315,12 @@ def migrate(db: Database | Runner) -> Body:
 class Ingested:
     """What became of an SQS batch: how many jobs it holds now, and which messages failed."""
 
-    __slots__ = ("enqueued", "failed")
+    __slots__ = ("due", "enqueued", "failed")
 
     def __init__(self) -> None:
         self.enqueued = 0
         self.failed: list[str] = []
+        self.due = False  # some job it enqueued is due now
 
 
 def ingest(db: Database | Runner, messages: Sequence[tuple[str, Any]]) -> Ingested:
@@ -321,8 +344,9 @@ def ingest(db: Database | Runner, messages: Sequence[tuple[str, Any]]) -> Ingest
     for start in range(0, len(good), store.MAX_BATCH):
         chunk = good[start : start + store.MAX_BATCH]
         try:
-            store.enqueue_many(db, [spec for _, spec in chunk])
+            jobs = store.enqueue_many(db, [spec for _, spec in chunk])
             result.enqueued += len(chunk)
+            result.due = result.due or any(job["run_at"] <= job["created_at"] for job in jobs)
         except DatabaseUnavailable as exc:  # the rest would fail the same way: leave them to SQS
             log.error("sqs_database_unavailable", error=str(exc), messages=len(good) - start)
             result.failed.extend(message_id for message_id, _ in good[start:])
@@ -330,13 +354,16 @@ def ingest(db: Database | Runner, messages: Sequence[tuple[str, Any]]) -> Ingest
         except Exception:  # noqa: BLE001 - find the one message the batch statement choked on
             for message_id, spec in chunk:
                 try:
-                    store.enqueue(db, spec)
+                    job, _ = store.enqueue(db, spec)
                     result.enqueued += 1
+                    result.due = result.due or job["run_at"] <= job["created_at"]
                 except ValidationError as exc:
                     _rejected(result, message_id, exc)
                 except Exception as exc:  # noqa: BLE001 - reported, so SQS redelivers it
                     log.error("sqs_enqueue_failed", message_id=message_id, error=f"{type(exc).__name__}: {exc}"[:500])
                     result.failed.append(message_id)
+    if result.due:
+        fanout.wake(db)
     return result
 
 

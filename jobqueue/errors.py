@@ -21,6 +21,11 @@ class ConnectionLost(DatabaseUnavailable):
     """The connection broke during a statement that is not resent on its own."""
 
 
+class ClaimLost(DatabaseUnavailable):
+    """A claim's answer was lost and the database could not be asked what it took:
+    the worker must read back what it holds before it claims again."""
+
+
 class ValidationError(JobQueueError):
     """Input is malformed; ``field`` names what was wrong so a client can fix it."""
 

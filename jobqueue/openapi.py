@@ -1,9 +1,12 @@
-"""The OpenAPI 3.1 document served at GET /openapi.json.
+"""The OpenAPI 3.1 document served at GET /openapi.json: the API's contract.
 
 Written out by hand rather than generated from the route table, so that the
 test comparing the two catches a route added to one and forgotten in the
-other. Its schemas are plain JSON Schema (2020-12), which the tests also use
-to validate real responses. Imported only when the document is asked for.
+other. It states every rule the validation enforces (lengths, patterns,
+ranges, required and unknown fields, every status a route can answer), so
+that Schemathesis, run against it in the test suite, can hold the API to it.
+Its schemas are plain JSON Schema (2020-12), which the tests also use to
+validate real responses. Imported only when the document is asked for.
 """
 
 from __future__ import annotations
@@ -11,21 +14,48 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from . import tasks
 from .api import MAX_QUEUE_CONCURRENCY, MAX_RATE_LIMIT, MAX_RATE_SECONDS, MIN_RATE_SECONDS
-from .spec import MAX_ATTEMPTS, MAX_DELAY_SECONDS, MAX_KEY_LENGTH, MAX_PRIORITY, MAX_TIMEOUT_SECONDS
+from .fanout import MAX_HOPS
+from .http import MAX_JSON_DEPTH
+from .spec import (
+    MAX_ATTEMPTS,
+    MAX_DELAY_SECONDS,
+    MAX_KEY_LENGTH,
+    MAX_PRIORITY,
+    MAX_TASK_LENGTH,
+    MAX_TIMEOUT_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+)
 from .states import ALL as STATES
+
+# The queue-name rule of tasks.QUEUE_NAME, anchored as JSON Schema patterns are not.
+QUEUE_PATTERN = "^" + tasks.QUEUE_NAME.pattern + "$"
+# Text PostgreSQL can store: no NUL character anywhere.
+NO_NUL = "^[^\\u0000]*$"
+# run_at is stored in UTC between 1970 and 9999: no year outside that may be sent.
+# (A time on 1970-01-01 or 9999-12-31 whose offset takes it out of range in UTC
+# is refused too; the description says so, as a pattern cannot.)
+RUN_AT_YEARS = "^(19[7-9][0-9]|[2-9][0-9]{3})-"
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _json(_ref("Error"), description, headers)
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": {"type": "string"}}
 
 
 _ID = {
@@ -35,12 +65,35 @@ _ID = {
     "description": "The job's id.",
     "schema": {"type": "string", "format": "uuid"},
 }
-_AUTH_ERRORS = {"401": _error("Missing or invalid bearer token.")}
-_COMMON_ERRORS = {
-    "500": _error("Unexpected failure; details.request_id identifies it in the logs."),
-    "503": _error("The database is unreachable."),
+
+# Every status a route can answer besides its successes, described once.
+_ERRORS: dict[str, dict[str, Any]] = {
+    "400": _error("The body is not JSON, is not UTF-8, is nested over 64 levels, or is marked base64 but is not."),
+    "401": _error(
+        "Missing or invalid bearer token.",
+        {"WWW-Authenticate": _header('Bearer realm="jobqueue"')},
+    ),
+    "404": _error("No job has this id."),
+    "409": _error("The job's state does not allow this (details.state)."),
+    "413": _error("The body is over the size limit (JOBQUEUE_MAX_BODY_BYTES, 256 KiB by default)."),
+    "415": _error("The body was declared (Content-Type) as something other than JSON."),
+    "422": _error("A field or parameter is missing, unknown, of the wrong type or out of range (details.field)."),
+    "500": _error("Unexpected failure, or a misconfigured service; details.request_id identifies it in the logs."),
+    "503": _error(
+        "The database is unreachable.",
+        {"Retry-After": _header("Seconds to wait before trying again.")},
+    ),
 }
 
+
+def _responses(success: dict[str, Any], *codes: str, **described: dict[str, Any]) -> dict[str, Any]:
+    """A route's responses: its successes, the listed error codes, and 500."""
+    errors = {code: described.get(f"e{code}", _ERRORS[code]) for code in (*codes, "500")}
+    return {**success, **dict(sorted(errors.items()))}
+
+
+_BODY_ERRORS = ("400", "401", "413", "415", "422", "503")
+_ID_ERRORS = ("401", "404", "422", "503")
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -51,7 +104,12 @@ _SCHEMAS: dict[str, Any] = {
             "details": {
                 "type": "object",
                 "description": "Context: `field` names the bad input, `request_id` identifies a server failure.",
-                "properties": {"field": {"type": "string"}, "request_id": {"type": "string"}},
+                "properties": {
+                    "field": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    "state": {"enum": list(STATES)},
+                    "limit_bytes": {"type": "integer"},
+                },
             },
         },
     },
@@ -59,27 +117,82 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["task"],
+        "description": "Give run_at or delay_seconds, not both. An optional field that is null is left out.",
+        "not": {
+            "required": ["run_at", "delay_seconds"],
+            "properties": {"run_at": {"type": "string"}, "delay_seconds": {"type": "number"}},
+        },
         "properties": {
-            "task": {"type": "string", "minLength": 1, "maxLength": 200, "description": "A registered task's name."},
-            "payload": {"type": "object", "description": "The task's keyword arguments.", "default": {}},
-            "queue": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$"},
-            "priority": {
-                "type": "integer",
-                "minimum": -MAX_PRIORITY,
-                "maximum": MAX_PRIORITY,
-                "description": "Lower runs first.",
-            },
-            "run_at": {"type": "string", "format": "date-time", "description": "Not before this time."},
-            "delay_seconds": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
-            "max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS},
-            "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT_SECONDS},
-            "idempotency_key": {
+            "task": {
                 "type": "string",
                 "minLength": 1,
+                "maxLength": MAX_TASK_LENGTH,
+                "description": "A registered task's name.",
+            },
+            "payload": {
+                "anyOf": [_ref("Payload"), {"type": "null"}],
+                "description": "The task's keyword arguments.",
+                "default": {},
+            },
+            "queue": {
+                "type": ["string", "null"],
+                "pattern": QUEUE_PATTERN,
+                "description": "Letters, digits and _ . : - (1 to 100); the task's queue when left out.",
+            },
+            "priority": {
+                "type": ["integer", "null"],
+                "minimum": -MAX_PRIORITY,
+                "maximum": MAX_PRIORITY,
+                "description": "Lower runs first; the task's priority (0 unless it says) when left out.",
+            },
+            "run_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "pattern": RUN_AT_YEARS,
+                "description": "Not before this time: from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z once "
+                "converted to UTC. An ISO 8601 date-time without an offset is taken as UTC.",
+            },
+            "delay_seconds": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "maximum": MAX_DELAY_SECONDS,
+                "description": "Not before this many seconds from now.",
+            },
+            "max_attempts": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": MAX_ATTEMPTS,
+                "description": "The task's (3 unless it says) when left out.",
+            },
+            "timeout_seconds": {
+                "type": ["number", "null"],
+                "minimum": MIN_TIMEOUT_SECONDS,
+                "maximum": MAX_TIMEOUT_SECONDS,
+                "description": "The task's (30 unless it says) when left out.",
+            },
+            "idempotency_key": {
+                "type": ["string", "null"],
+                "minLength": 1,
                 "maxLength": MAX_KEY_LENGTH,
+                "pattern": NO_NUL,
                 "description": "A repeated key returns the existing job instead of a new one.",
             },
         },
+    },
+    "Payload": {
+        "type": "object",
+        "description": f"Any JSON object PostgreSQL can store: no NUL character in any string or key, "
+        f"nested at most {MAX_JSON_DEPTH} levels deep (the whole body counts).",
+        "propertyNames": {"pattern": NO_NUL},
+        "additionalProperties": _ref("JsonValue"),
+    },
+    "JsonValue": {
+        "anyOf": [
+            {"type": ["null", "boolean", "number"]},
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "array", "items": _ref("JsonValue")},
+            _ref("Payload"),
+        ],
     },
     "Job": {
         "type": "object",
@@ -165,8 +278,27 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "queues": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string"}},
-            "max_jobs": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+            "queues": {
+                "type": ["array", "null"],
+                "minItems": 1,
+                "maxItems": 100,
+                "items": {"type": "string", "pattern": QUEUE_PATTERN},
+                "description": "Drain only these queues (all when left out or null).",
+            },
+            "max_jobs": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": 1_000_000,
+                "description": "Stop after this many jobs (null: no limit).",
+            },
+            "hop": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_HOPS,
+                "default": 0,
+                "description": "How many drains started one another to reach this one: jobqueue's own "
+                "fan-out sets it; leave it out.",
+            },
         },
     },
     "DrainBody": {
@@ -303,6 +435,27 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+
+def _links(pointer: str, *operations: str) -> dict[str, Any]:
+    """Links from a response holding a job (at ``pointer``) to the routes that take
+    its id: clients and stateful testing follow them with real ids."""
+    return {
+        op[0].upper() + op[1:]: {
+            "operationId": op,
+            "parameters": {"id": f"$response.body#{pointer}"},
+            "description": f"{op} for the job this response holds.",
+        }
+        for op in operations
+    }
+
+
+_BY_ID = ("getJob", "cancelJob", "retryJob")
+
+
+def _with_links(response: dict[str, Any], links: dict[str, Any]) -> dict[str, Any]:
+    return {**response, "links": links}
+
+
 _PATHS: dict[str, Any] = {
     "/jobs": {
         "post": {
@@ -313,52 +466,74 @@ _PATHS: dict[str, Any] = {
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": False,
-                    "description": "Same as the body's idempotency_key.",
-                    "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
+                    "description": "The same as the body's idempotency_key, which it must equal when both are given.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": NO_NUL},
                 }
             ],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobSubmission")}}},
-            "responses": {
-                "202": _json(_ref("JobBody"), "Accepted: a new job."),
-                "200": _json(_ref("JobBody"), "The job this idempotency key already created."),
-                "400": _error("The body is not JSON."),
-                "413": _error("The body is over the size limit."),
-                "422": _error("A field is missing, unknown, of the wrong type or out of range (details.field)."),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
+            "requestBody": {
+                "required": True,
+                "description": "JSON; a body without a Content-Type is read as JSON too.",
+                "content": {"application/json": {"schema": _ref("JobSubmission")}},
             },
+            "responses": _responses(
+                {
+                    "202": _with_links(_json(_ref("JobBody"), "Accepted: a new job."), _links("/job/id", *_BY_ID)),
+                    "200": _with_links(
+                        _json(_ref("JobBody"), "The job this idempotency key already created."),
+                        _links("/job/id", *_BY_ID),
+                    ),
+                },
+                *_BODY_ERRORS,
+            ),
         },
         "get": {
             "operationId": "listJobs",
             "summary": "List jobs, newest first, filtered and keyset-paginated",
+            "description": "A query parameter not listed here is refused (422), as is an empty value.",
             "parameters": [
                 {"name": "state", "in": "query", "schema": {"enum": list(STATES)}},
-                {"name": "queue", "in": "query", "schema": {"type": "string"}},
-                {"name": "task", "in": "query", "schema": {"type": "string"}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string", "format": "uuid"}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                {"name": "queue", "in": "query", "schema": {"type": "string", "pattern": QUEUE_PATTERN}},
+                {
+                    "name": "task",
+                    "in": "query",
+                    "description": "A task's name (it need not be registered any more).",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "The next_cursor of the page before.",
+                    "schema": {"type": "string", "format": "uuid"},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "description": "Jobs per page (50 when left out).",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                },
             ],
-            "responses": {
-                "200": _json(_ref("JobList"), "A page of jobs."),
-                "422": _error("An unknown or invalid query parameter."),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
-            },
+            "responses": _responses(
+                {"200": _json(_ref("JobList"), "A page of jobs.")},
+                "401",
+                "422",
+                "503",
+            ),
         },
     },
     "/jobs/batch": {
         "post": {
             "operationId": "submitBatch",
             "summary": "Submit up to 1,000 jobs, all or nothing",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BatchSubmission")}}},
-            "responses": {
-                "202": _json(_ref("BatchBody"), "Accepted: the jobs, in the order sent."),
-                "400": _error("The body is not JSON."),
-                "413": _error("The body is over the size limit."),
-                "422": _error("One job is invalid (details.field, e.g. jobs[3].task); nothing was enqueued."),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
+            "requestBody": {
+                "required": True,
+                "description": "JSON; a body without a Content-Type is read as JSON too.",
+                "content": {"application/json": {"schema": _ref("BatchSubmission")}},
             },
+            "responses": _responses(
+                {"202": _json(_ref("BatchBody"), "Accepted: the jobs, in the order sent.")},
+                *_BODY_ERRORS,
+                e422=_error("One job is invalid (details.field, e.g. jobs[3].task); nothing was enqueued."),
+            ),
         },
     },
     "/jobs/{id}": {
@@ -366,13 +541,7 @@ _PATHS: dict[str, Any] = {
             "operationId": "getJob",
             "summary": "One job's state, attempts, result and errors",
             "parameters": [_ID],
-            "responses": {
-                "200": _json(_ref("JobBody"), "The job."),
-                "404": _error("No job has this id."),
-                "422": _error("The id is not a UUID."),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
-            },
+            "responses": _responses({"200": _json(_ref("JobBody"), "The job.")}, *_ID_ERRORS),
         },
     },
     "/jobs/{id}/cancel": {
@@ -380,14 +549,12 @@ _PATHS: dict[str, Any] = {
             "operationId": "cancelJob",
             "summary": "Cancel a pending job",
             "parameters": [_ID],
-            "responses": {
-                "200": _json(_ref("JobBody"), "The cancelled job."),
-                "404": _error("No job has this id."),
-                "409": _error("The job is not pending (details.state)."),
-                "422": _error("The id is not a UUID."),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
-            },
+            "responses": _responses(
+                {"200": _with_links(_json(_ref("JobBody"), "The cancelled job."), _links("/job/id", "retryJob"))},
+                *_ID_ERRORS,
+                "409",
+                e409=_error("The job is not pending (details.state)."),
+            ),
         },
     },
     "/jobs/{id}/retry": {
@@ -395,46 +562,44 @@ _PATHS: dict[str, Any] = {
             "operationId": "retryJob",
             "summary": "Put a failed or cancelled job back to pending",
             "parameters": [_ID],
-            "responses": {
-                "200": _json(_ref("JobBody"), "The job, pending again."),
-                "404": _error("No job has this id."),
-                "409": _error("The job is neither failed nor cancelled (details.state)."),
-                "422": _error("The id is not a UUID."),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
-            },
+            "responses": _responses(
+                {"200": _with_links(_json(_ref("JobBody"), "The job, pending again."), _links("/job/id", "cancelJob"))},
+                *_ID_ERRORS,
+                "409",
+                e409=_error("The job is neither failed nor cancelled (details.state)."),
+            ),
         },
     },
     "/process": {
         "post": {
             "operationId": "process",
             "summary": "Drain due jobs within this invocation's remaining time",
-            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("ProcessOptions")}}},
-            "responses": {
-                "200": _json(_ref("DrainBody"), "What the drain did and why it stopped."),
-                "400": _error("The body is not JSON."),
-                "422": _error("Invalid options."),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
+            "requestBody": {
+                "required": False,
+                "description": "JSON; a body without a Content-Type is read as JSON too.",
+                "content": {"application/json": {"schema": _ref("ProcessOptions")}},
             },
+            "responses": _responses(
+                {"200": _json(_ref("DrainBody"), "What the drain did and why it stopped.")},
+                *_BODY_ERRORS,
+                e422=_error("Invalid options (details.field)."),
+            ),
         },
     },
     "/stats": {
         "get": {
             "operationId": "stats",
             "summary": "Counts per queue and state, age of the oldest due job",
-            "responses": {"200": _json(_ref("StatsBody"), "The counts."), **_AUTH_ERRORS, **_COMMON_ERRORS},
+            "responses": _responses({"200": _json(_ref("StatsBody"), "The counts.")}, "401", "503"),
         },
     },
     "/queues": {
         "get": {
             "operationId": "listQueues",
             "summary": "Every queue: its settings and counts",
-            "responses": {
-                "200": _json(_ref("QueueList"), "Queues with jobs or settings, sorted by name."),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
-            },
+            "responses": _responses(
+                {"200": _json(_ref("QueueList"), "Queues with jobs or settings, sorted by name.")}, "401", "503"
+            ),
         },
     },
     "/queues/{name}": {
@@ -447,21 +612,22 @@ _PATHS: dict[str, Any] = {
                     "in": "path",
                     "required": True,
                     "description": "The queue's name.",
-                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,100}$"},
+                    "schema": {"type": "string", "pattern": QUEUE_PATTERN},
                 }
             ],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("QueueSettings")}}},
-            "responses": {
-                "200": _json(_ref("QueueBody"), "The queue with its settings now."),
-                "400": _error("The body is not JSON."),
-                "413": _error("The body is over the size limit."),
-                "422": _error(
-                    "An empty body, an unknown field, a wrong type or a value out of range (details.field, "
-                    "e.g. rate.per_seconds), or a bad queue name (details.field name)."
-                ),
-                **_AUTH_ERRORS,
-                **_COMMON_ERRORS,
+            "requestBody": {
+                "required": True,
+                "description": "JSON; a body without a Content-Type is read as JSON too.",
+                "content": {"application/json": {"schema": _ref("QueueSettings")}},
             },
+            "responses": _responses(
+                {"200": _json(_ref("QueueBody"), "The queue with its settings now.")},
+                *_BODY_ERRORS,
+                e422=_error(
+                    "An empty body, an unknown field, a wrong type or a value out of range (details.field, "
+                    "e.g. rate.per_seconds), or a bad queue name (details.field name); nothing was changed."
+                ),
+            ),
         },
     },
     "/health": {
@@ -469,37 +635,45 @@ _PATHS: dict[str, Any] = {
             "operationId": "health",
             "summary": "Database reachable and schema migrated; needs no token",
             "security": [],
-            "responses": {
-                "200": _json(_ref("HealthBody"), "Healthy."),
-                "503": _error("The database is unreachable or its schema is not migrated."),
-                "500": _COMMON_ERRORS["500"],
-            },
+            "responses": _responses(
+                {"200": _json(_ref("HealthBody"), "Healthy.")},
+                "503",
+                e503=_error(
+                    "The database is unreachable or its schema is not migrated.",
+                    {"Retry-After": _header("Seconds to wait before trying again.")},
+                ),
+            ),
         },
     },
     "/openapi.json": {
         "get": {
             "operationId": "openapi",
             "summary": "This document",
-            "responses": {
-                "200": {"description": "An OpenAPI 3.1 document.", "content": {"application/json": {}}},
-                **_AUTH_ERRORS,
-            },
+            "responses": _responses(
+                {"200": {"description": "An OpenAPI 3.1 document.", "content": {"application/json": {}}}},
+                "401",
+            ),
         },
     },
 }
 
 
 @cache
-def _document() -> dict[str, Any]:
+def _document(task_names: tuple[str, ...]) -> dict[str, Any]:
     from . import __version__
 
+    schemas = dict(_SCHEMAS)
+    submission = schemas["JobSubmission"]
+    task = {**submission["properties"]["task"], "enum": list(task_names)}
+    schemas["JobSubmission"] = {**submission, "properties": {**submission["properties"], "task": task}}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "jobqueue",
             "version": __version__,
             "description": "Background jobs on AWS Lambda and PostgreSQL. Every error has the body "
-            '{"status": "error", "message": ..., "details": {...}}.',
+            '{"status": "error", "message": ..., "details": {...}}. A method a path does not list '
+            "is answered 405 with an Allow header; OPTIONS (CORS preflight) needs no token.",
         },
         "security": [{"bearer": []}],
         "paths": _PATHS,
@@ -511,14 +685,15 @@ def _document() -> dict[str, Any]:
                     "description": "One of the tokens in JOBQUEUE_API_TOKEN (unless JOBQUEUE_AUTH=none).",
                 }
             },
-            "schemas": _SCHEMAS,
+            "schemas": schemas,
         },
     }
 
 
 def document(server_url: str | None = None) -> dict[str, Any]:
-    """The document, naming the server it was fetched from when that is known."""
-    doc = _document()
+    """The document, its task names those registered in this deployment now, naming
+    the server it was fetched from when that is known."""
+    doc = _document(tuple(sorted(tasks.registered())))
     if server_url is None:
         return doc
     return {**doc, "servers": [{"url": server_url}]}

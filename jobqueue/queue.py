@@ -17,7 +17,7 @@ from pg8000.exceptions import DatabaseError
 
 from . import states
 from .db import Database, Runner, run, sqlstate
-from .errors import ConnectionLost, InvalidTransition, JobNotFound, ValidationError
+from .errors import ClaimLost, ConnectionLost, DatabaseUnavailable, InvalidTransition, JobNotFound, ValidationError
 from .spec import JobSpec, Resolved, json_storable, payload_text, uuid7
 from .sql import JOB_COLUMNS
 
@@ -252,6 +252,7 @@ def stats(db: Database | Runner) -> dict[str, Any]:
     triggers keep, folded together first so that reading them stays cheap.
     """
     compact_counts(db)
+    run(db, "promote", limit=5000)  # ages count jobs that came due while no drain ran
     queues: dict[str, dict[str, Any]] = {}
     totals = {state: 0 for state in states.ALL}
     for queue, state, count in run(db, "stats_counts"):
@@ -363,9 +364,12 @@ def claim(
     park_seconds: float = 600.0,
     queues: Iterable[str] | None = None,
 ) -> Claim:
-    """Lease up to ``limit`` due jobs whose timeout is at most ``fits`` seconds."""
+    """Lease up to ``limit`` due jobs whose timeout is at most ``fits`` seconds.
+
+    Raises ClaimLost when the answer was lost and what the claim took could
+    not be read back yet: call ``reclaim`` before claiming again.
+    """
     params: dict[str, Any] = {"worker": worker, "limit": limit, "grace": grace, "fits": fits, "cap": cap}
-    reclaimed = False
     try:
         rows = run(
             db, "claim", resend=False, queues=None if queues is None else list(queues), park=park_seconds, **params
@@ -374,9 +378,18 @@ def claim(
         # The claim may have committed before the answer was lost; sending it
         # again would take a second batch and strand the first until its
         # leases ran out. Read back whatever this worker holds instead.
-        rows, reclaimed = run(db, "reclaim", worker=worker), True
+        try:
+            return reclaim(db, worker=worker)
+        except DatabaseUnavailable as exc:
+            raise ClaimLost(str(exc)) from None
     answer = json.loads(rows[0][0])
-    return Claim(answer["j"], answer["d"], answer["c"], answer["w"], answer["p"], reclaimed)
+    return Claim(answer["j"], answer["d"], answer["c"], answer["w"], answer["p"])
+
+
+def reclaim(db: Database | Runner, *, worker: str) -> Claim:
+    """Every job ``worker`` holds, as a claim (after a claim whose answer was lost)."""
+    answer = json.loads(run(db, "reclaim", worker=worker)[0][0])
+    return Claim(answer["j"], [], [], None, 0, True)
 
 
 def attempt_records(worker: str, ids: list[Any], attempts: list[int], **columns: list[str | None]) -> str:

@@ -22,9 +22,12 @@ from .errors import UnknownTask, ValidationError
 MAX_PRIORITY = 32767
 MAX_ATTEMPTS = 100
 MAX_TIMEOUT_SECONDS = 900.0  # Lambda's own ceiling
+MIN_TIMEOUT_SECONDS = 0.001
 MAX_DELAY_SECONDS = 366 * 86400.0
 MAX_KEY_LENGTH = 255
 MAX_TASK_LENGTH = 200
+RUN_AT_MIN = datetime(1970, 1, 1, tzinfo=timezone.utc)
+RUN_AT_MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
 FIELDS = (
     "task",
@@ -137,7 +140,7 @@ class JobSpec:
         priority = (
             definition.priority
             if self.priority is None
-            else _int(self.priority, prefix + "priority", -MAX_PRIORITY, MAX_PRIORITY)
+            else whole_number(self.priority, prefix + "priority", -MAX_PRIORITY, MAX_PRIORITY)
         )
         if self.run_at is not None and self.delay_seconds is not None:
             raise ValidationError("give run_at or delay_seconds, not both", field=prefix + "delay_seconds")
@@ -150,12 +153,12 @@ class JobSpec:
         max_attempts = (
             definition.max_attempts
             if self.max_attempts is None
-            else _int(self.max_attempts, prefix + "max_attempts", 1, MAX_ATTEMPTS)
+            else whole_number(self.max_attempts, prefix + "max_attempts", 1, MAX_ATTEMPTS)
         )
         timeout = (
             definition.timeout
             if self.timeout_seconds is None
-            else _number(self.timeout_seconds, prefix + "timeout_seconds", 0.001, MAX_TIMEOUT_SECONDS)
+            else _number(self.timeout_seconds, prefix + "timeout_seconds", MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
         )
         key = (
             None
@@ -187,6 +190,11 @@ def _text(value: Any, name: str, max_length: int) -> str:
             f"{name.rsplit('.', 1)[-1]} must not contain NUL characters or unpaired surrogates", field=name
         )
     return value
+
+
+def idempotency_key(value: Any, name: str = "idempotency_key") -> str:
+    """A valid idempotency key (1 to 255 characters PostgreSQL can store), or ValidationError."""
+    return _text(value, name, MAX_KEY_LENGTH)
 
 
 # A JSON-escaped NUL (\u0000 preceded by an even number of backslashes).
@@ -224,7 +232,11 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def _int(value: Any, name: str, lo: int, hi: int) -> int:
+def whole_number(value: Any, name: str, lo: int, hi: int) -> int:
+    """An integer as JSON Schema counts them: 8923 and 8923.0 alike (JSON has one
+    number type), not 8923.5, not true."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{name.rsplit('.', 1)[-1]} must be an integer", field=name)
     if not lo <= value <= hi:
@@ -241,6 +253,12 @@ def _number(value: Any, name: str, lo: float, hi: float) -> float:
 
 
 def _datetime(value: Any, name: str) -> datetime:
+    """A time in UTC from 1970 to 9999; a time without an offset is taken as UTC.
+
+    The range is checked on the time converted to UTC, which is what is
+    stored: 9999-12-31T23:00:00-01:00 is past the year 9999 and
+    1970-01-01T00:00:00+01:00 is still in 1969.
+    """
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -250,6 +268,10 @@ def _datetime(value: Any, name: str) -> datetime:
         raise ValidationError("run_at must be an ISO 8601 date-time", field=name)
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    if not 1970 <= value.year <= 9999:
-        raise ValidationError("run_at is out of range", field=name)
-    return value.astimezone(timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError:  # the offset moved it past year 1 or 9999
+        value = None
+    if value is None or not RUN_AT_MIN <= value <= RUN_AT_MAX:
+        raise ValidationError("run_at must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z", field=name)
+    return value

@@ -28,7 +28,7 @@ import socket
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -36,7 +36,7 @@ from typing import Any
 from . import db as dbmod
 from . import log, queue, tasks
 from .config import Settings
-from .errors import DatabaseUnavailable, JobTimeout, Permanent, UnknownTask
+from .errors import ClaimLost, DatabaseUnavailable, JobTimeout, Permanent, UnknownTask
 from .execution import CANCEL_GRACE, Executor, Finished, call_async_here
 from .outcomes import Outcomes
 from .spec import json_storable
@@ -78,7 +78,7 @@ class QueueReport:
     retried: int = 0
     failed: int = 0
     durations: list[float] = field(default_factory=list)  # seconds each job ran
-    waits: list[float] = field(default_factory=list)  # seconds from due to started
+    waits: list[float] = field(default_factory=list)  # seconds from due to started (submit-to-start latency)
 
 
 @dataclass
@@ -120,8 +120,8 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 
 def batch_limit(ceiling: int, slots: int = 1) -> int:
     """Claim size for the next batch from the mean job time seen so far."""
-    if _mean_job_seconds is None:
-        return min(FIRST_BATCH, ceiling)
+    if _mean_job_seconds is None:  # nothing known yet: a small batch, to learn soon
+        return min(FIRST_BATCH, 2 * slots, ceiling)
     return max(1, min(ceiling, round(slots * BATCH_SECONDS / max(_mean_job_seconds, 1e-6))))
 
 
@@ -142,6 +142,7 @@ class _Job:
 
     __slots__ = (
         "attempt",
+        "claimed_at",
         "deadline",
         "id",
         "lease_end",
@@ -155,7 +156,8 @@ class _Job:
 
     def __init__(self, row: list[Any], claimed_at: float, grace: float) -> None:
         self.id, self.name, self.payload, self.attempt, self.max_attempts, self.timeout, self.queue = row[:7]
-        self.waited = row[7] if len(row) > 7 else None
+        self.waited = row[7] if len(row) > 7 else None  # seconds from due to claimed
+        self.claimed_at = claimed_at
         self.lease_end = claimed_at + self.timeout + grace  # it ends no sooner than this
         self.deadline = float("inf")
 
@@ -169,6 +171,7 @@ def drain(
     max_jobs: int | None = None,
     settings: Settings | None = None,
     batch_size: int | None = None,
+    on_claim: Callable[[int, int, float, bool], None] | None = None,
 ) -> DrainReport:
     """Run due jobs until none is due, the budget is spent, or max_jobs ran.
 
@@ -177,6 +180,8 @@ def drain(
     ``cap_seconds`` is the most any drain of this deployment gets (a Lambda's
     whole timeout): a job whose timeout exceeds it can never run, so it is set
     aside for a while (and reported) rather than left blocking its queue.
+    ``on_claim(claimed, limit, seconds_left, deferred)`` hears of every claim
+    (the fan-out sizes itself by it).
     """
     run = _Drain(
         db or dbmod.default(),
@@ -187,6 +192,7 @@ def drain(
         max_jobs,
         batch_size,
     )
+    run.on_claim = on_claim
     return run.run()
 
 
@@ -225,12 +231,14 @@ class _Drain:
         self.stopped: str | None = None
         self.claim_at = 0.0  # no claim before this (after an empty one, or until a rate window opens)
         self.claim_failures = 0
+        self.reclaim_first = False
         self.limited: set[str] = set()  # queues with a concurrency limit: free their capacity promptly
         self.limited_at = 0.0
         self.renew_check_at = 0.0
         self.logging_jobs = log.enabled("INFO")
         self.call: Any = None
         self.interrupted = False
+        self.on_claim: Callable[[int, int, float, bool], None] | None = None
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -313,27 +321,41 @@ class _Drain:
                 return
         self._refresh_limits(now)
         try:
-            claim = queue.claim(
-                self.db,
-                worker=self.worker,
-                limit=limit,
-                grace=self.grace,
-                fits=min(fits, 1e9),
-                cap=self.cap,
-                park_seconds=PARK_SECONDS,
-                queues=self.queues,
-            )
+            if self.reclaim_first:  # a claim's answer was lost: first take back what it took
+                claim = queue.reclaim(self.db, worker=self.worker)
+                self.reclaim_first = False
+            else:
+                claim = queue.claim(
+                    self.db,
+                    worker=self.worker,
+                    limit=limit,
+                    grace=self.grace,
+                    fits=min(fits, 1e9),
+                    cap=self.cap,
+                    park_seconds=PARK_SECONDS,
+                    queues=self.queues,
+                )
         except DatabaseUnavailable as exc:
+            self.reclaim_first = self.reclaim_first or isinstance(exc, ClaimLost)
             self._database_down(exc)
             return
         self.claim_failures = 0
-        # A claim whose answer was lost is read back whole: skip what this drain already has.
-        known = set(self.running) | self.outcomes.ids() if claim.reclaimed else ()
-        for row in claim.rows:
-            if row[0] not in known:
-                self.waiting.append(_Job(row, now, self.grace))
+        if claim.reclaimed:
+            # A claim whose answer was lost, read back whole: every job this
+            # drain holds. Keep what it does not know already; then claim as usual.
+            known = set(self.running) | self.outcomes.ids()
+            self.waiting.extend(_Job(row, now, self.grace) for row in claim.rows if row[0] not in known)
+            self.claimed += len(self.waiting)
+            self.claim_at = 0.0
+            return
+        self.waiting.extend(_Job(row, now, self.grace) for row in claim.rows)
         self.claimed += len(self.waiting)
         self.renew_check_at = now + 1.0
+        if self.on_claim is not None:
+            try:
+                self.on_claim(len(claim.rows), limit, self.deadline - now, bool(claim.deferred))
+            except Exception as exc:  # noqa: BLE001 - starting more drains is best effort
+                log.warning("fanout_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         if claim.parked:
             self.report.unfit += claim.parked
             log.warning(
@@ -415,6 +437,8 @@ class _Drain:
 
     def _start(self, job: _Job, definition: tasks.Task, now: float) -> None:
         func, payload, timeout = definition.func, job.payload, job.timeout
+        if job.waited is not None:  # from due to started: the claim's wait plus the time it waited for a slot
+            job.waited = float(job.waited) + (now - job.claimed_at)
         inline = self.slots == 1 or definition.alone
         if not inline and not definition.is_async:
             mean = _task_seconds.get(job.name)
@@ -515,7 +539,7 @@ class _Drain:
         stats.processed += 1
         stats.durations.append(seconds)
         if job.waited is not None:
-            stats.waits.append(float(job.waited))
+            stats.waits.append(job.waited)
         self.report.processed += 1
         urgent = job.queue in self.limited
         if error is None:
@@ -607,12 +631,26 @@ def _error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
         kind, message = "UnknownTask", f"{exc.message} (is its module in JOBQUEUE_TASK_MODULES?)"
     else:
         kind, message = type(exc).__name__, str(exc)
+    # The API returns tracebacks: name each file relative to the sys.path entry it
+    # was imported from (jobqueue/worker.py, mytasks.py), never the server's paths.
+    import re
+    import sys
+
+    roots = sorted({os.path.join(os.path.abspath(p), "") for p in sys.path}, key=len, reverse=True)
+
+    def relative(match: re.Match[str]) -> str:
+        path = match.group(1)
+        root = next((r for r in roots if path.startswith(r)), None)
+        shown = path[len(root) :] if root else os.path.basename(path)
+        return f'File "{shown}"'
+
+    text = "".join(traceback.format_exception(exc))
     return {
         "attempt": attempt,
         "at": datetime.now(timezone.utc).isoformat(),
         "type": kind,
         "message": _clean(message[:2000]),
-        "traceback": _clean("".join(traceback.format_exception(exc))[-4000:]),
+        "traceback": _clean(re.sub(r'File "(/[^"]*)"', relative, text)[-4000:]),
     }
 
 

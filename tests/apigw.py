@@ -1,5 +1,5 @@
 """Events as API Gateway and Lambda send them, built from the real samples in
-shared/events, and a fixture that sets the handler's settings for a test."""
+tests/events, and a fixture that sets the handler's settings for a test."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import app  # the cold start happens here, before any test sets its own settings
 from jobqueue import handler
 
-from .conftest import EVENTS, FakeContext
+from .conftest import EVENTS, make_context
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -104,7 +104,7 @@ def function_url(method: str, path: str, body: Any = None, headers: Mapping[str,
 
 def call(event: dict[str, Any], context: Any = None) -> tuple[int, dict[str, str], Any]:
     """Invoke app.lambda_handler; returns (status, headers, decoded body or None)."""
-    response = app.lambda_handler(event, context or FakeContext())
+    response = app.lambda_handler(event, context or make_context())
     assert set(response) == {"statusCode", "headers", "body", "isBase64Encoded"}
     assert response["isBase64Encoded"] is False
     text = response["body"]

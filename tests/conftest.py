@@ -11,18 +11,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pg8000.native
 import pytest
+from awslambdaric.lambda_context import LambdaContext
 
 from jobqueue import db as dbmod
 from jobqueue import log, migrate, tasks
 from jobqueue.config import DatabaseSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT.parent / "shared" / "events"
+EVENTS = ROOT / "tests" / "events"  # AWS's own event samples, kept with the tests
 # One database per test run, so runs sharing a server never trip over each other.
 TEST_DB = os.environ.get("JOBQUEUE_TEST_DB", f"jobqueue_test_{os.getpid()}")
 
@@ -125,23 +128,35 @@ def restart_database(server_env: dict[str, str], db_settings: DatabaseSettings):
     return restart
 
 
-class FakeContext:
-    """What Lambda passes as ``context``: a request id and the time left."""
+def make_context(
+    remaining_ms: int = 60_000, request_id: str = "test-request", function_arn: str | None = None
+) -> LambdaContext:
+    """The context Lambda passes: the Python runtime's own class (awslambdaric),
+    built the way its bootstrap builds it, so a handler reading a method or an
+    attribute Lambda does not have fails here as it would on AWS.
 
-    def __init__(self, remaining_ms: int = 60_000, request_id: str = "test-request") -> None:
-        import time
+    No function ARN unless given: with one, a drain or a submit may invoke the
+    function for more drains (fan-out), which a test must ask for.
+    """
+    deadline_ms = int(time.time() * 1000) + remaining_ms
+    return LambdaContext(
+        request_id,
+        None,  # client context: only mobile SDK invocations carry one
+        None,  # cognito identity: likewise
+        deadline_ms,
+        function_arn,
+    )
 
-        self._deadline = time.monotonic() + remaining_ms / 1000
-        self.aws_request_id = request_id
-        self.function_name = "jobqueue"
-        self.memory_limit_in_mb = 512
 
-    def get_remaining_time_millis(self) -> int:
-        import time
-
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-@pytest.fixture
-def lambda_context() -> FakeContext:
-    return FakeContext()
+def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "the condition") -> Any:
+    """Poll ``condition`` until it returns something true, and return that; fail
+    the test after ``timeout`` seconds. Tests wait for what they need, never for
+    a fixed time: the machine is slowest exactly when it matters."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)

@@ -82,10 +82,63 @@ def interrupt(**_: object) -> None:
     raise KeyboardInterrupt
 
 
+@task(name="tests.async_record")
+async def async_record(path: str, value: str, seconds: float = 0.0, **_: Any) -> str:
+    """The async twin of tests.record, after an awaited pause."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(value + "\n")
+    return value
+
+
 @task(name="tests.span")
-def span(path: str, tag: str, seconds: float = 0.2, **_: Any) -> str:
-    """Record when this run starts and ends (wall-clock seconds, appended to a
-    file shared by processes), so tests can see how many runs overlapped."""
+def span(path: str, value: str, seconds: float = 0.05, **_: Any) -> str:
+    """Record when the job started and ended ("value start end" per line), to see overlaps."""
+    import time
+
+    start = time.time()
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"{value} {start} {time.time()}\n")
+    return value
+
+
+@task(name="tests.span_alone", alone=True)
+def span_alone(path: str, value: str, seconds: float = 0.05, **_: Any) -> str:
+    """tests.span, asking to run with nothing else of its drain beside it."""
+    return span(path, value, seconds)
+
+
+@task(name="tests.hang")
+def hang(marker: str, seconds: float = 2.0, **_: Any) -> str:
+    """A blocking call that outlives its timeout on a thread, then finishes late."""
+    import time
+
+    time.sleep(seconds)
+    Path(marker).write_text("finished late")
+    return "late"
+
+
+@task(name="tests.async_hang")
+async def async_hang(marker: str, seconds: float = 30.0, **_: Any) -> str:
+    """An awaited call that outlives its timeout: it must be cancelled."""
+    import asyncio
+
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        Path(marker).write_text("cancelled")
+        raise
+    return "finished"
+
+
+@task(name="tests.interval")
+def interval(path: str, tag: str, seconds: float = 0.2, **_: Any) -> str:
+    """Record when this run starts, as it starts, and when it ends (wall-clock
+    seconds, one line each, appended to a file shared by processes): a run
+    killed midway has left its start."""
     import time
 
     with open(path, "a") as fh:

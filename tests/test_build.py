@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from awslambdaric import lambda_context
 
 from jobqueue import db as dbmod
 from jobqueue.config import Settings
 
+from .conftest import EVENTS
+
 ROOT = Path(__file__).resolve().parents[1]
-EVENTS = Path(__file__).resolve().parents[2] / "shared" / "events"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 RUNTIME_TOP_LEVEL = {"app.py", "jobqueue", "pg8000", "scramp", "dateutil", "asn1crypto", "six.py"}
 DEV_ONLY = {
@@ -113,21 +115,15 @@ DRIVER = r"""
 import json, sys, time
 from pathlib import Path
 
-package, events = sys.argv[1], Path(sys.argv[2])
+package, events, runtime = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 sys.path.insert(0, package)
+sys.path.append(runtime)  # the runtime's own modules, outside the package as in /var/runtime
 import app
+from lambda_context import LambdaContext
 
 
-class Context:
-    aws_request_id = "build-test"
-    function_name = "jobqueue"
-    memory_limit_in_mb = 512
-
-    def __init__(self):
-        self.deadline = time.monotonic() + 60
-
-    def get_remaining_time_millis(self):
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
+def Context():
+    return LambdaContext("build-test", None, None, int(time.time() * 1000) + 60_000)
 
 
 def http(method, path, body=None):
@@ -180,6 +176,9 @@ def test_unpacked_zip_serves_http_and_drains_on_schedule(
         archive.extractall(package)
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
+    runtime = tmp_path / "runtime"  # Lambda's Python runtime keeps awslambdaric beside, not in, the package
+    runtime.mkdir()
+    shutil.copy(lambda_context.__file__, runtime / "lambda_context.py")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -190,7 +189,7 @@ def test_unpacked_zip_serves_http_and_drains_on_schedule(
     }
     # -I: no environment, user site or script folder; -S: no site-packages at all.
     result = subprocess.run(
-        [sys.executable, "-I", "-S", str(driver), str(package), str(EVENTS)],
+        [sys.executable, "-I", "-S", str(driver), str(package), str(EVENTS), str(runtime)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -11,12 +11,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jobqueue import JobSpec, db, queue, worker
 from jobqueue.config import Settings
+
+from .conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,19 +53,8 @@ def finish(procs: list[Any], timeout: float) -> list[dict[str, Any]]:
     return reports
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
 def spans(path: Path) -> dict[str, dict[str, float]]:
-    """What the tests.span tasks recorded: per tag, its start and (if it got there) end."""
+    """What the tests.interval tasks recorded: per tag, its start and (if it got there) end."""
     found: dict[str, dict[str, float]] = {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -85,7 +75,7 @@ def most_at_once(runs: list[dict[str, float]]) -> int:
 
 def span_jobs(path: Path, queue_name: str, count: int, seconds: float, **options: Any) -> list[JobSpec]:
     return [
-        JobSpec("tests.span", {"path": str(path), "tag": f"{queue_name}-{i}", "seconds": seconds}, queue=queue_name,
+        JobSpec("tests.interval", {"path": str(path), "tag": f"{queue_name}-{i}", "seconds": seconds}, queue=queue_name,
                 **options)
         for i in range(count)
     ]  # fmt: skip
@@ -141,15 +131,17 @@ def race_two_claims(database: db.Database, db_settings: Any, raw: Any, holder: A
     threads.append(threading.Thread(target=claim, args=("first", ready, pids)))
     threads[-1].start()
     ready.wait(10)
-    wait_for(lambda: waiting_for_lock(raw, pids["first"]), 10, "the first claim to wait for queue x")
+    wait_until(lambda: waiting_for_lock(raw, pids["first"]), timeout=10, what="the first claim to wait for queue x")
     # Now y's first job comes before x's: the second claim meets y first.
     queue.enqueue(database, JobSpec("noop", queue="y", priority=-1))
     ready = threading.Event()
     threads.append(threading.Thread(target=claim, args=("second", ready, pids)))
     threads[-1].start()
     ready.wait(10)
-    wait_for(
-        lambda: "second" in results or waiting_for_lock(raw, pids["second"]), 10, "the second claim to wait or end"
+    wait_until(
+        lambda: "second" in results or waiting_for_lock(raw, pids["second"]),
+        timeout=10,
+        what="the second claim to wait or end",
     )
     holder.run("COMMIT")
     for thread in threads:
@@ -258,14 +250,14 @@ def test_a_crashed_drains_jobs_hold_the_limit_until_rescued(database, server_env
     queue.configure_queue(database, "narrow", {"concurrency": 2})
     log = tmp_path / "spans"
     stuck = [
-        JobSpec("tests.span", {"path": str(log), "tag": f"stuck-{i}", "seconds": 60}, queue="narrow", priority=-1,
+        JobSpec("tests.interval", {"path": str(log), "tag": f"stuck-{i}", "seconds": 60}, queue="narrow", priority=-1,
                 timeout_seconds=4, max_attempts=1)
         for i in range(2)
     ]  # fmt: skip
     queue.enqueue_many(database, stuck + span_jobs(log, "narrow", 3, 0.05))
     doomed = start_drain(server_env, grace=0.5)
     try:
-        wait_for(lambda: len(spans(log)) == 2, 60, "the drain to start both jobs the limit allows")
+        wait_until(lambda: len(spans(log)) == 2, timeout=60, what="the drain to start both jobs the limit allows")
     finally:
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.communicate(timeout=30)
@@ -275,10 +267,10 @@ def test_a_crashed_drains_jobs_hold_the_limit_until_rescued(database, server_env
     assert (report.rescued, report.processed, report.stopped) == (0, 0, "limited")
     assert len(spans(log)) == 2
 
-    wait_for(
+    wait_until(
         lambda: raw.run("SELECT bool_and(lease_expires_at < now()) FROM jobs WHERE state = 'running'")[0][0],
-        60,
-        "the dead drain's leases to expire",
+        timeout=60,
+        what="the dead drain's leases to expire",
     )
     report = worker.drain(database, settings=settings)
     assert (report.rescued, report.processed, report.succeeded) == (2, 3, 3)

@@ -16,7 +16,7 @@ from jobqueue import db as dbmod
 from jobqueue.errors import DatabaseUnavailable
 
 from .apigw import AUTH, TOKEN, assert_error, call, function_url, settings_env_fixture, v1, v2  # noqa: F401
-from .conftest import FakeContext
+from .conftest import make_context
 
 pytestmark = pytest.mark.usefixtures("database", "settings_env")
 
@@ -206,7 +206,7 @@ def test_trailing_slash_and_head() -> None:
 
 
 def test_responses_are_json_with_content_type_and_request_id() -> None:
-    context = FakeContext(request_id="req-123")
+    context = make_context(request_id="req-123")
     import app
 
     for event in (v2("GET", "/health"), v2("GET", "/missing"), v1("POST", "/jobs", "[", AUTH)):
@@ -245,13 +245,22 @@ def test_idempotency_key_header_returns_the_existing_job(raw: Any) -> None:
     assert count(raw) == 1
 
 
-def test_idempotency_key_header_and_body_must_agree(raw: Any) -> None:
+def test_the_body_idempotency_key_wins_over_the_header(raw: Any) -> None:
+    """As over an SQS message id: the body's key names the job; a header (often
+    added per request by a client's retry layer) keys it only when the body has none."""
     status, _, body = call(
-        v2("POST", "/jobs", {"task": "echo", "idempotency_key": "a"}, {**AUTH, "Idempotency-Key": "b"})
+        v2("POST", "/jobs", {"task": "echo", "idempotency_key": "order-17"}, {**AUTH, "Idempotency-Key": "req-1"})
     )
-    assert status == 422
-    assert_error(body, field="idempotency_key")
-    assert count(raw) == 0
+    assert (status, body["job"]["idempotency_key"]) == (202, "order-17")
+    status, _, again = call(
+        v2("POST", "/jobs", {"task": "echo", "idempotency_key": "order-17"}, {**AUTH, "Idempotency-Key": "req-2"})
+    )
+    assert (status, again["job"]["id"]) == (200, body["job"]["id"])
+    status, _, other = call(
+        v2("POST", "/jobs", {"task": "echo", "idempotency_key": None}, {**AUTH, "Idempotency-Key": "req-1"})
+    )
+    assert (status, other["job"]["idempotency_key"]) == (202, "req-1")
+    assert count(raw) == 2
 
 
 # --- list: filters and keyset pagination -------------------------------------------------
@@ -288,6 +297,16 @@ def test_list_filters_and_pages_through_everything() -> None:
         ({"cursor": "nope"}, "cursor"),
         ({"queue": "no spaces"}, "queue"),
         ({"status": "failed"}, "status"),
+        # An empty value is a value the document does not allow, not "no filter".
+        ({"cursor": ""}, "cursor"),
+        ({"state": ""}, "state"),
+        ({"queue": ""}, "queue"),
+        ({"task": ""}, "task"),
+        ({"limit": ""}, "limit"),
+        # The document's uuid, not every spelling uuid.UUID takes.
+        ({"cursor": "{01890000-0000-7000-8000-000000000000}"}, "cursor"),
+        ({"cursor": "018900000000700080000000000000000"}, "cursor"),
+        ({"cursor": "urn:uuid:01890000-0000-7000-8000-000000000000"}, "cursor"),
     ],
 )
 def test_list_rejects_bad_parameters(query: dict[str, str], field: str) -> None:
@@ -323,6 +342,74 @@ def test_a_single_response_over_the_lambda_limit_is_a_clean_500(monkeypatch: pyt
 # --- cancel, retry, status codes ------------------------------------------------------------
 
 
+def test_what_the_document_allows_is_accepted(raw: Any) -> None:
+    """JSON Schema's integers include 8923.0, an optional field may be null, and
+    run_at's range is judged in UTC."""
+    accepted = [
+        {"task": "echo", "priority": 5.0, "max_attempts": 3.0},
+        {"task": "echo", "queue": None, "priority": None, "run_at": None, "delay_seconds": None, "payload": None},
+        {"task": "echo", "max_attempts": None, "timeout_seconds": None, "idempotency_key": None},
+        {"task": "echo", "run_at": "1970-01-01T00:00:00-01:00"},  # 01:00 in UTC
+        {"task": "echo", "run_at": "9999-12-31T23:00:00+01:00"},
+        {"task": "echo", "run_at": "2030-01-01T00:00:00Z", "delay_seconds": None},
+        {"task": "echo", "timeout_seconds": 0.001},
+    ]
+    for body in accepted:
+        status, _, answer = call(v2("POST", "/jobs", body, AUTH))
+        assert status == 202, (body, answer)
+    job = answer["job"]
+    assert (job["priority"], job["max_attempts"], job["timeout_seconds"]) == (0, 3, 0.001)
+    status, _, answer = call(v2("POST", "/jobs/batch", {"jobs": accepted}, AUTH))
+    assert status == 202, answer
+    status, _, answer = call(v2("POST", "/process", {"max_jobs": 8923.0, "queues": None}, AUTH))
+    assert (status, answer["status"]) == (200, "ok"), answer
+    assert count(raw) == 2 * len(accepted)
+
+
+@pytest.mark.parametrize(
+    "run_at", ["9999-12-31T23:00:00-01:00", "1970-01-01T00:00:00+01:00", "0001-01-01T00:00:00+01:00"]
+)
+def test_run_at_out_of_range_in_utc_is_422_not_500(run_at: str, raw: Any) -> None:
+    """9999-12-31T23:00-01:00 is in the year 10000 in UTC (it overflowed, a 500);
+    1970-01-01T00:00+01:00 is in 1969 (it slipped through)."""
+    status, _, body = call(v2("POST", "/jobs", {"task": "echo", "run_at": run_at}, AUTH))
+    assert status == 422
+    assert_error(body, field="run_at")
+    status, _, body = call(
+        v2("POST", "/jobs/batch", {"jobs": [{"task": "echo"}, {"task": "echo", "run_at": run_at}]}, AUTH)
+    )
+    assert status == 422
+    assert_error(body, field="jobs[1].run_at")
+    assert count(raw) == 0
+
+
+@pytest.mark.parametrize("route", ["/jobs", "/jobs/batch", "/process"])
+def test_a_body_declared_as_not_json_is_415(route: str, raw: Any) -> None:
+    body = {"task": "echo"} if route == "/jobs" else {"jobs": [{"task": "echo"}]} if route == "/jobs/batch" else {}
+    for declared in ("application/xml", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        status, _, answer = call(v2("POST", route, body, {**AUTH, "Content-Type": declared}))
+        assert status == 415, (declared, answer)
+        assert_error(answer, field="Content-Type")
+    for declared in (
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.api+json",
+    ):
+        status, _, answer = call(v2("POST", route, body, {**AUTH, "Content-Type": declared}))
+        assert status in (200, 202), (declared, answer)
+    status, _, answer = call(v2("POST", route, body, AUTH))  # no Content-Type: JSON, as curl users expect
+    assert status in (200, 202), answer
+    assert count(raw) == (0 if route == "/process" else 5)
+
+
+def test_routes_without_a_body_ignore_one() -> None:
+    """GET /stats with a body (of any type or size) answers as without one."""
+    big = "x" * 300_000
+    status, _, body = call(v2("GET", "/stats", big, {**AUTH, "Content-Type": "application/xml"}))
+    assert (status, body["status"]) == (200, "ok")
+
+
 def test_cancel_retry_conflicts_and_unknown_jobs() -> None:
     job = submit()
     assert call(v2("POST", f"/jobs/{job['id']}/retry", headers=AUTH))[0] == 409
@@ -347,8 +434,12 @@ def test_unknown_route_404_and_wrong_method_405_with_allow() -> None:
     assert status == 405
     assert_error(body)
     assert set(headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
-    status, headers, _ = call(v1("PUT", "/jobs/batch", headers=AUTH))
-    assert status == 405 and set(headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+    # /jobs/batch is a resource of its own, not a job called "batch": only POST lives there.
+    for method in ("PUT", "GET", "TRACE"):
+        status, headers, body = call(v1(method, "/jobs/batch", headers=AUTH))
+        assert (status, headers["Allow"]) == (405, "OPTIONS, POST"), body
+    status, headers, _ = call(v2("OPTIONS", "/jobs/batch"))
+    assert (status, headers["Allow"]) == (204, "OPTIONS, POST")
     status, headers, _ = call(v2("GET", "/process", headers=AUTH))
     assert status == 405 and headers["Allow"] == "OPTIONS, POST"
 
@@ -361,7 +452,7 @@ def test_process_uses_the_remaining_time_and_options() -> None:
         submit(queue="q1")
     submit(queue="q2")
     # Less time left than the drain's safety margin: nothing may be claimed.
-    status, _, body = call(v2("POST", "/process", headers=AUTH), FakeContext(remaining_ms=1500))
+    status, _, body = call(v2("POST", "/process", headers=AUTH), make_context(remaining_ms=1500))
     assert (status, body["drain"]["processed"], body["drain"]["stopped"]) == (200, 0, "budget")
     _, _, body = call(v2("POST", "/process", {"queues": ["q1"], "max_jobs": 2}, AUTH))
     assert (body["drain"]["processed"], body["drain"]["stopped"]) == (2, "max_jobs")
@@ -410,7 +501,7 @@ def test_unexpected_exception_is_a_500_with_request_id_and_no_trace(monkeypatch:
     monkeypatch.setattr(api, "stats", boom)
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
-    status, _, body = call(v2("GET", "/stats", headers=AUTH), FakeContext(request_id="req-500"))
+    status, _, body = call(v2("GET", "/stats", headers=AUTH), make_context(request_id="req-500"))
     assert status == 500
     assert_error(body)
     assert body["details"] == {"request_id": "req-500"}
@@ -550,8 +641,8 @@ def test_one_json_log_line_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stderr", stream)
     log.set_level("INFO")
     try:
-        call(v2("POST", "/jobs", {"task": "echo"}, AUTH), FakeContext(request_id="req-a"))
-        call(v2("GET", "/nowhere", headers=AUTH), FakeContext(request_id="req-b"))
+        call(v2("POST", "/jobs", {"task": "echo"}, AUTH), make_context(request_id="req-a"))
+        call(v2("GET", "/nowhere", headers=AUTH), make_context(request_id="req-b"))
     finally:
         log.set_level("ERROR")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]

@@ -8,48 +8,54 @@ in-process first; they are what makes the local stack behave like AWS.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any
 
 import pytest
+from awslambdaric.lambda_context import LambdaContext
 
-from jobqueue import local
+from jobqueue import local_events
 
 from .conftest import EVENTS
-
-ROOT = Path(__file__).resolve().parents[1]
-DB_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SECRET_ARN")
-
+from .localstack import (
+    Stack,
+    assert_error_shape,
+    assert_json_logs,
+    call,
+    free_port,
+    stack_env,
+    stacks_fixture,  # noqa: F401 - the stacks fixture
+    wait_for_state,
+)
 
 # --- in-process: events, responses, the one-at-a-time container -----------------------
 
 
 def test_http_event_has_the_shape_of_an_http_api_event() -> None:
     headers = [("Host", "127.0.0.1:8000"), ("X-Many", "a"), ("x-many", "b"), ("Cookie", "a=1; b=2")]
-    event = local.http_event("POST", "/jobs?state=pending&tag=a&tag=b", headers, b'{"task": "echo"}')
-    sample_file = EVENTS / "apigw-http-v2.json"
-    if sample_file.exists():
-        sample = json.loads(sample_file.read_text())
-        optional = {"pathParameters", "stageVariables"}  # absent on a $default route
-        assert set(sample) - optional <= set(event)
-        assert set(sample["requestContext"]) - {"authorizer"} <= set(event["requestContext"])
-        assert set(sample["requestContext"]["http"]) == set(event["requestContext"]["http"])
+    headers.append(("X-Forwarded-Proto", "https"))  # a client's claim, replaced as the gateway does
+    event = local_events.http_event("POST", "/jobs?state=pending&tag=a&tag=b", headers, b'{"task": "echo"}')
+    sample = json.loads((EVENTS / "apigw-http-v2.json").read_text())
+    optional = {"pathParameters", "stageVariables"}  # absent on a $default route
+    assert set(sample) - optional <= set(event)
+    assert set(sample["requestContext"]) - {"authorizer"} <= set(event["requestContext"])
+    assert set(sample["requestContext"]["http"]) == set(event["requestContext"]["http"])
     assert event["rawPath"] == "/jobs"
     assert event["rawQueryString"] == "state=pending&tag=a&tag=b"
     assert event["queryStringParameters"] == {"state": "pending", "tag": "a,b"}
-    assert event["headers"] == {"host": "127.0.0.1:8000", "x-many": "a,b"}
+    assert event["headers"] == {
+        "host": "127.0.0.1:8000",
+        "x-many": "a,b",
+        "x-forwarded-proto": "http",  # what API Gateway adds, for this plain-HTTP server
+        "x-forwarded-for": "127.0.0.1",
+    }
     assert event["cookies"] == ["a=1", "b=2"]
     assert event["requestContext"]["http"]["method"] == "POST"
     assert event["requestContext"]["stage"] == "$default"
@@ -58,22 +64,46 @@ def test_http_event_has_the_shape_of_an_http_api_event() -> None:
 
 
 def test_binary_bodies_are_base64_encoded() -> None:
-    event = local.http_event("POST", "/jobs", [], b"\xff\xfe\x00")
+    event = local_events.http_event("POST", "/jobs", [], b"\xff\xfe\x00")
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == b"\xff\xfe\x00"
-    assert "body" not in local.http_event("GET", "/jobs", [], b"")
+    assert "body" not in local_events.http_event("GET", "/jobs", [], b"")
 
 
 def test_scheduled_event_looks_like_the_rule_sample() -> None:
-    event = local.scheduled_event()
+    event = local_events.scheduled_event()
     assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
-    sample_file = EVENTS / "eventbridge-scheduled.json"
-    if sample_file.exists():
-        assert set(json.loads(sample_file.read_text())) == set(event)
+    assert set(json.loads((EVENTS / "eventbridge-scheduled.json").read_text())) == set(event)
+
+
+def _public(obj: object) -> set[str]:
+    return {name for name in dir(obj) if not name.startswith("_")}
+
+
+def test_the_local_context_is_the_runtime_context() -> None:
+    """Same public names as awslambdaric's LambdaContext, and the same answer from
+    get_remaining_time_in_millis for the same deadline, before and after it."""
+    local_context = local_events.LambdaContext(timeout_seconds=5)
+    deadline = local_context._epoch_deadline_time_in_ms
+    real = LambdaContext("id", None, None, deadline, local_context.invoked_function_arn)
+    assert _public(local_context) == _public(real)
+    for name in _public(real):
+        assert callable(getattr(local_context, name)) == callable(getattr(real, name)), name
+    # The runtime copies it from AWS_LAMBDA_FUNCTION_MEMORY_SIZE: a string, not an int.
+    assert isinstance(local_context.memory_limit_in_mb, str)
+    assert _public(local_context.identity) == _public(real.identity)
+    assert local_context.w3c() == real.w3c() == {}
+    for _ in range(3):
+        left = real.get_remaining_time_in_millis()
+        assert 4000 < left <= 5000
+        assert abs(local_context.get_remaining_time_in_millis() - left) <= 5
+    gone = local_events.LambdaContext(timeout_seconds=-1)
+    past = LambdaContext("id", None, None, gone._epoch_deadline_time_in_ms)
+    assert gone.get_remaining_time_in_millis() == past.get_remaining_time_in_millis() == 0
 
 
 def test_http_response_follows_api_gateway_rules() -> None:
-    status, headers, body = local.http_response(
+    status, headers, body = local_events.http_response(
         {
             "statusCode": 201,
             "headers": {"Content-Type": "text/plain", "Content-Length": "999"},
@@ -89,159 +119,10 @@ def test_http_response_follows_api_gateway_rules() -> None:
     assert ("Set-Cookie", "s=1; HttpOnly") in headers
     assert all(name.lower() != "content-length" for name, _ in headers)
     # Payload 2.0: a result without statusCode is a 200 JSON body.
-    assert local.http_response({"ok": True}) == (200, [("Content-Type", "application/json")], b'{"ok": true}')
-
-
-def test_invocations_run_one_at_a_time_in_the_main_thread() -> None:
-    running = 0
-    seen: list[tuple[int, bool, int]] = []
-
-    def handler(event: dict[str, Any], context: Any) -> int:
-        nonlocal running
-        running += 1
-        seen.append(
-            (running, threading.current_thread() is threading.main_thread(), context.get_remaining_time_millis())
-        )
-        time.sleep(0.01)
-        running -= 1
-        return event["n"]
-
-    invoker = local.Invoker(handler, timeout_seconds=5)
-    stop = threading.Event()
-    results: list[int] = []
-    callers = [threading.Thread(target=lambda n=n: results.append(invoker.invoke({"n": n}))) for n in range(8)]
-    for caller in callers:
-        caller.start()
-    threading.Thread(target=lambda: ([c.join() for c in callers], stop.set())).start()
-    invoker.run(stop)
-    assert sorted(results) == list(range(8))
-    assert [concurrent for concurrent, _, _ in seen] == [1] * 8
-    assert all(in_main for _, in_main, _ in seen)
-    assert all(4000 < left <= 5000 for _, _, left in seen)
-    with pytest.raises(local.Closed):
-        invoker.invoke({"n": 99})
+    assert local_events.http_response({"ok": True}) == (200, [("Content-Type", "application/json")], b'{"ok": true}')
 
 
 # --- the real thing: a subprocess over HTTP ---------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stack_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in DB_VARIABLES}
-    env.pop("JOBQUEUE_API_TOKEN", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env["JOBQUEUE_LOG_LEVEL"] = "INFO"
-    return {**env, **extra}
-
-
-class Stack:
-    """``python -m jobqueue serve`` in a subprocess, with what it printed."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, port: int) -> None:
-        self.port = port
-        self.log = cwd / f"serve-{port}-{time.monotonic_ns()}.log"
-        self._lines: Queue[str | None] = Queue()
-        self.banner: list[str] = []
-        with self.log.open("w") as log_file:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jobqueue", "serve", "--port", str(port), "--drain-every", "0.5"],
-                cwd=cwd,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=log_file,
-                text=True,
-            )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
-
-    def wait_ready(self, timeout: float = 30) -> str:
-        """Read the banner (printed once the port is bound); returns the URL."""
-        deadline = time.monotonic() + timeout
-        while not self.banner or self.banner[-1] != "Ctrl-C stops it.":
-            try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except Empty:
-                pytest.fail(f"serve did not start in {timeout} s:\n{self.logs()}")
-            if line is None:
-                pytest.fail(f"serve exited with {self.proc.wait()}:\n{self.logs()}")
-            self.banner.append(line)
-        return self.banner[0].rsplit(" ", 1)[-1]
-
-    def printed(self, label: str) -> str:
-        return next(line.split()[1] for line in self.banner if line.strip().startswith(label))
-
-    def interrupt(self, timeout: float = 10) -> int:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"serve did not stop within {timeout} s of SIGINT:\n{self.logs()}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def logs(self) -> str:
-        return self.log.read_text()
-
-
-@pytest.fixture
-def stacks() -> Iterator[list[Stack]]:
-    """Stacks a test started; killed if the test left them running."""
-    started: list[Stack] = []
-    yield started
-    for stack in started:
-        stack.kill()
-
-
-def call(method: str, url: str, body: Any = None, token: str | None = None, **headers: str) -> tuple[int, Any]:
-    """One request the way curl makes it; returns the status and the decoded JSON body."""
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    for name, value in headers.items():
-        request.add_header(name.replace("_", "-"), value)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def wait_for_state(url: str, token: str, job_id: str, state: str, timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = call("GET", f"{url}/jobs/{job_id}", token=token)
-        assert status == 200, body
-        if body["job"]["state"] == state or time.monotonic() > deadline:
-            return body["job"]
-        time.sleep(0.1)
-
-
-def assert_error_shape(body: Any) -> None:
-    assert body["status"] == "error"
-    assert isinstance(body["message"], str) and body["message"]
-    assert "details" in body
-
-
-def assert_json_logs(stack: Stack) -> list[dict[str, Any]]:
-    lines = [line for line in stack.logs().splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines]
-    assert {"local.listening", "local.stopped"} <= {record["event"] for record in records}
-    return records
 
 
 def test_round_trip_over_http_with_the_scheduled_drain(
@@ -287,9 +168,38 @@ def test_round_trip_over_http_with_the_scheduled_drain(
     assert 400 <= status < 500
     assert_error_shape(body)
 
+    # Any method reaches the handler, which answers what API Gateway's would.
+    for method in ("TRACE", "PROPFIND", "PUT"):
+        status, headers, body = raw_request(port, method, "/stats", token=token)
+        assert (status, headers["Content-Type"], headers["Allow"]) == (405, "application/json", "GET, HEAD, OPTIONS")
+        assert_error_shape(json.loads(body))
+    # A header's UTF-8 survives the trip (http.server reads header bytes as Latin-1).
+    key = "clé-ü-✓"
+    status, _, body = raw_request(port, "POST", "/jobs", b'{"task": "echo"}', token, {"Idempotency-Key": key})
+    assert (status, json.loads(body)["job"]["idempotency_key"]) == (202, key)
+    status, _, body = raw_request(port, "GET", "/openapi.json", token=token)
+    assert json.loads(body)["servers"] == [{"url": url}]  # plain http, as served
+
     assert stack.interrupt() == 0
     assert_json_logs(stack)
     assert token not in stack.logs()
+
+
+def raw_request(
+    port: int, method: str, path: str, body: bytes | None = None, token: str = "", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request with any method, header values sent as UTF-8 bytes."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest(method, path)
+        for name, value in {"Authorization": f"Bearer {token}", **(headers or {})}.items():
+            conn.putheader(name, value.encode("utf-8"))
+        conn.putheader("Content-Length", str(len(body or b"")))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
 
 
 def postgres_processes(pgdata: Path) -> list[int]:

@@ -3,6 +3,7 @@ responses validate against its schemas."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from jobqueue import http
+from jobqueue import http, tasks
 from jobqueue.openapi import document
 
 from .apigw import AUTH, call, settings_env_fixture, v1, v2  # noqa: F401
@@ -83,6 +84,40 @@ def test_openapi_route_serves_the_document_with_its_server() -> None:
     _, _, body = call(v2("GET", "/openapi.json", headers=AUTH))
     assert body["servers"] == [{"url": "https://id.execute-api.us-east-1.amazonaws.com"}]
     assert call(v2("GET", "/openapi.json"))[0] == 401
+
+
+def test_the_document_lists_the_registered_tasks() -> None:
+    """Built when served, from the registry: a client (or Schemathesis) learns
+    which task names this deployment accepts."""
+    task = document()["components"]["schemas"]["JobSubmission"]["properties"]["task"]
+    assert task["enum"] == sorted(tasks.registered())
+    assert {"echo", "noop", "sleep", "fail", "tests.record"} <= set(task["enum"])
+
+
+def test_links_lead_from_a_submitted_job_to_every_route_taking_its_id() -> None:
+    doc = document()
+    by_id = {op["operationId"]: (path, op) for (_, path), op in operations(doc).items()}
+    id_routes = {op["operationId"] for (_, path), op in operations(doc).items() if "{id}" in path}
+    submit = by_id["submitJob"][1]
+    for code in ("200", "202"):
+        links = submit["responses"][code]["links"]
+        assert {link["operationId"] for link in links.values()} == id_routes
+    for _, operation in by_id.values():
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                path, _ = by_id[link["operationId"]]
+                assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", path))
+                assert link["parameters"]["id"] in ("$response.body#/job/id",)
+
+
+def test_the_local_stack_names_its_plain_http_server() -> None:
+    """Behind API Gateway the API is HTTPS; the local stack says it is HTTP
+    (X-Forwarded-Proto, which the gateway sets too)."""
+    headers = {**AUTH, "X-Forwarded-Proto": "http"}
+    _, _, body = call(v2("GET", "/openapi.json", headers=headers, domain="127.0.0.1:8000"))
+    assert body["servers"] == [{"url": "http://127.0.0.1:8000"}]
+    _, _, body = call(v2("GET", "/openapi.json", headers={**AUTH, "X-Forwarded-Proto": "https"}))
+    assert body["servers"] == [{"url": "https://id.execute-api.us-east-1.amazonaws.com"}]
 
 
 def _validator(name: str) -> Draft202012Validator:

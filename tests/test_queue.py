@@ -289,3 +289,11 @@ def test_a_resent_submit_still_reports_the_job_as_created(database, monkeypatch)
     job, created = queue.enqueue(database, JobSpec("echo", {"n": 1}))
     assert calls and created
     assert queue.list_jobs(database).jobs == [job]
+
+
+def test_stats_count_the_age_of_jobs_that_came_due_while_no_drain_ran(database, raw):
+    job, _ = queue.enqueue(database, JobSpec("echo", queue="later", delay_seconds=60))
+    assert queue.stats(database)["queues"]["later"]["oldest_pending_age_seconds"] is None  # not due yet
+    raw.run("UPDATE jobs SET run_at = now() - interval '90 seconds' WHERE id = CAST(:id AS uuid)", id=job["id"])
+    age = queue.stats(database)["queues"]["later"]["oldest_pending_age_seconds"]
+    assert 89 <= age <= 120

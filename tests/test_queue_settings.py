@@ -13,7 +13,7 @@ from jobqueue import JobSpec, queue, worker
 from jobqueue.api import MAX_QUEUE_CONCURRENCY, MAX_RATE_LIMIT, MAX_RATE_SECONDS
 
 from .apigw import AUTH, assert_error, call, settings_env_fixture, v1, v2  # noqa: F401
-from .conftest import FakeContext
+from .conftest import make_context
 from .test_cli import CLI, cli  # noqa: F401
 from .test_openapi import _validator
 
@@ -98,6 +98,9 @@ def test_patch_changes_the_settings_it_names_and_keeps_the_rest() -> None:
     assert body["queue"]["concurrency"] == 0
     assert body["queue"]["rate"] == {"limit": MAX_RATE_LIMIT, "per_seconds": MAX_RATE_SECONDS}
     assert listed()["emails"] == body["queue"]
+    # JSON has one number type: 3.0 is the whole number 3, as the schema's "integer" says.
+    body = patch("emails", {"concurrency": 3.0, "rate": {"limit": 20.0, "per_seconds": 10}})[1]["queue"]
+    assert (body["concurrency"], body["rate"]) == (3, {"limit": 20, "per_seconds": 10})
     # Names with every character a queue name may hold, percent-encoded or not.
     assert patch("a.b:c-d_1", {"paused": True})[0] == 200
     assert patch("a%2Eb%3Ac-d_1", {"paused": False})[1]["queue"]["name"] == "a.b:c-d_1"
@@ -176,10 +179,10 @@ def test_a_browser_may_send_patch(settings_env: Any) -> None:
 
 
 def test_direct_invocations_list_and_configure_queues(raw: Any) -> None:
-    body = app.lambda_handler({"action": "configure_queue", "name": "emails", "paused": True}, FakeContext())
+    body = app.lambda_handler({"action": "configure_queue", "name": "emails", "paused": True}, make_context())
     assert body["status"] == "ok" and body["queue"]["paused"] is True
     _validator("QueueBody").validate(body)
-    listing = app.lambda_handler({"action": "queues"}, FakeContext())
+    listing = app.lambda_handler({"action": "queues"}, make_context())
     assert [q["name"] for q in listing["queues"]] == ["emails"]
     for event, field in [
         ({"action": "configure_queue", "paused": True}, "name"),
@@ -187,7 +190,7 @@ def test_direct_invocations_list_and_configure_queues(raw: Any) -> None:
         ({"action": "configure_queue", "name": "emails"}, "body"),
         ({"action": "queues", "verbose": True}, "verbose"),
     ]:
-        answer = app.lambda_handler(event, FakeContext())
+        answer = app.lambda_handler(event, make_context())
         assert_error(answer, field=field)
     assert raw.run("SELECT name, paused, rate_limit FROM queues") == [["emails", True, None]]
 

@@ -17,7 +17,7 @@ from jobqueue import api
 from jobqueue import db as dbmod
 
 from .apigw import sample, settings_env_fixture  # noqa: F401
-from .conftest import FakeContext
+from .conftest import make_context
 
 pytestmark = pytest.mark.usefixtures("database", "settings_env")
 
@@ -32,7 +32,7 @@ def record(body: Any, message_id: str | None = None) -> dict[str, Any]:
 
 
 def deliver(*records: dict[str, Any]) -> list[str]:
-    result = app.lambda_handler({"Records": list(records)}, FakeContext())
+    result = app.lambda_handler({"Records": list(records)}, make_context())
     assert set(result) == {"batchItemFailures"}
     return [item["itemIdentifier"] for item in result["batchItemFailures"]]
 
@@ -145,6 +145,6 @@ def test_with_real_sqs_messages(raw: Any, monkeypatch: pytest.MonkeyPatch) -> No
             sqs.send_message(QueueUrl=url, MessageBody=body)
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     event = {"Records": [record(m["Body"], m["MessageId"]) for m in messages]}
-    failed = app.lambda_handler(event, FakeContext())["batchItemFailures"]
+    failed = app.lambda_handler(event, make_context())["batchItemFailures"]
     assert [item["itemIdentifier"] for item in failed] == [m["MessageId"] for m in messages if m["Body"] == "garbage"]
     assert [row[1]["n"] for row in jobs(raw)] == ["1", "2"]

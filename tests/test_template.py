@@ -194,3 +194,30 @@ def test_role_grants_only_what_the_function_uses(template: dict[str, Any]) -> No
     assert by_action["logs:PutLogEvents"] == {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]}
     assert by_action["sqs:DeleteMessage"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
     assert "logs:CreateLogGroup" not in by_action  # the template creates the group
+
+
+def test_the_function_may_invoke_itself_and_nothing_else(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["InvokeSelfPolicy"]
+    assert policy["Type"] == "AWS::IAM::RolePolicy" and policy["Condition"] == "FanOutOn"
+    assert policy["Properties"]["RoleName"] == {"Ref": "FunctionRole"}
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement == {
+        "Effect": "Allow",
+        "Action": "lambda:InvokeFunction",
+        "Resource": [{"Fn::GetAtt": ["Function", "Arn"]}, {"Fn::Sub": "${Function.Arn}:*"}],  # itself, any version
+    }
+    for other in template["Resources"]["FunctionRole"]["Properties"]["Policies"]:
+        assert "lambda:InvokeFunction" not in json.dumps(other)
+
+
+def test_scaling_knobs_reach_the_function(template: dict[str, Any]) -> None:
+    function = _function(template)
+    variables = function["Environment"]["Variables"]
+    assert variables["JOBQUEUE_MAX_DRAINS"] == {"Ref": "MaxDrains"}
+    assert variables["JOBQUEUE_CONCURRENCY"] == {"Ref": "Concurrency"}
+    assert variables["JOBQUEUE_FANOUT"] == {"Ref": "FanOut"}
+    # jobqueue ends its own chains of drains after 10 invocations; Lambda's detection stays on as a net.
+    assert function["RecursiveLoop"] == "Terminate"
+    from jobqueue import fanout
+
+    assert fanout.MAX_HOPS < 16

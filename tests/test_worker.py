@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from jobqueue import JobSpec, db, log, queue, worker
 from jobqueue.config import Settings
+
+from .conftest import wait_until
 
 FAST_RETRY = Settings(retry_base_seconds=0.05, retry_max_seconds=0.1, drain_safety_ms=0)
 
@@ -32,11 +36,13 @@ def test_failures_retry_with_backoff_then_fail_keeping_each_error(database):
     waiting = queue.get(database, job["id"])
     delay = (datetime.fromisoformat(waiting["run_at"]) - before).total_seconds()
     assert waiting["state"] == "pending" and 1.0 <= delay <= 2.5  # first retry within seconds
-    deadline = time.monotonic() + 10
-    while queue.get(database, job["id"])["state"] != "failed" and time.monotonic() < deadline:
+
+    def drained_to_failure() -> dict | None:
         worker.drain(database, settings=FAST_RETRY)
-        time.sleep(0.05)
-    failed = queue.get(database, job["id"])
+        current = queue.get(database, job["id"])
+        return current if current["state"] == "failed" else None
+
+    failed = wait_until(drained_to_failure, timeout=10, what="the job to use up its attempts")
     assert failed["state"] == "failed" and failed["attempts"] == 3
     assert [e["attempt"] for e in failed["errors"]] == [1, 2, 3]
     assert failed["error"]["type"] == "RuntimeError" and failed["error"]["message"] == "boom"
@@ -295,16 +301,25 @@ def test_a_job_waiting_behind_a_slower_one_keeps_its_lease(database, db_settings
     others = []
 
     def second_drain() -> None:
-        time.sleep(1.2)  # past the fast job's first lease (timeout 0.3 + grace 0.3)
         own = db.Database(db_settings)
-        others.append(worker.drain(own, settings=Settings(lease_grace_seconds=0.3)))
+        # Past the fast job's first lease (timeout 0.3 + grace 0.3 from its claim),
+        # by the database's clock, while the slow job ahead of it still runs.
+        wait_until(
+            lambda: own.execute(
+                "SELECT now() > started_at + interval '0.65 seconds' FROM jobs WHERE id = :id", id=fast["id"]
+            )[0][0],
+            what="the fast job's first lease to pass",
+        )
+        running = own.execute("SELECT state FROM jobs WHERE id = :id", id=slow["id"])[0][0]
+        others.append((running, worker.drain(own, settings=Settings(lease_grace_seconds=0.3))))
         own.close()
 
     thread = threading.Thread(target=second_drain)
     thread.start()
     worker.drain(database, settings=Settings(lease_grace_seconds=0.3), batch_size=10)
     thread.join()
-    assert others[0].rescued == 0
+    assert others[0][0] == "running"  # the second drain came while the fast job was waiting
+    assert others[0][1].rescued == 0
     done = queue.get(database, fast["id"])
     assert (done["state"], done["attempts"], done["errors"]) == ("succeeded", 1, [])
     assert out.read_text().split() == ["fast"]
@@ -349,3 +364,14 @@ def test_a_claim_whose_answer_is_lost_is_read_back_not_resent(database, raw, mon
     report = worker.drain(database, batch_size=2)
     assert lost and report.succeeded == 4
     assert raw.run("SELECT state, attempts, count(*) FROM jobs GROUP BY 1, 2") == [["succeeded", 1, 4]]
+
+
+def test_stored_tracebacks_name_files_relative_to_their_import_root(database):
+    """The API returns tracebacks: they show where the code is in the package
+    (jobqueue/worker.py), never where the server keeps it."""
+    job, _ = queue.enqueue(database, JobSpec("fail", {"message": "boom"}, max_attempts=1))
+    worker.drain(database)
+    text = queue.get(database, job["id"])["error"]["traceback"]
+    assert 'File "jobqueue/worker.py"' in text and 'File "jobqueue/builtin_tasks.py"' in text, text
+    assert str(Path(__file__).resolve().parents[1]) not in text
+    assert re.search(r'File "/', text) is None, text

@@ -258,6 +258,10 @@ SELECT queue, state, CAST(sum(n) AS bigint) FROM job_counts
 GROUP BY queue, state HAVING sum(n) <> 0
 ORDER BY queue, state;
 
+-- name: promote
+-- Move jobs whose run_at has come into the claim index (claims do this too).
+SELECT jobqueue_promote(:limit);
+
 -- name: compact_counts
 -- Fold the count rows into one per queue and state, so reading them stays
 -- cheap. Rows another compaction holds are left to it, never waited for.
@@ -319,3 +323,85 @@ ON CONFLICT (name) DO UPDATE SET
     rate_seconds = CASE WHEN :set_rate THEN EXCLUDED.rate_seconds ELSE queues.rate_seconds END,
     updated_at = now()
 RETURNING name, paused, concurrency, rate_limit, rate_seconds;
+
+-- Drains on demand (jobqueue/fanout.py). A running drain holds a session
+-- advisory lock (:slot_class, slot) for one of JOBQUEUE_MAX_DRAINS slots.
+
+-- name: take_drain_slot
+-- The first free slot, now held by this session; no row when all are taken.
+SELECT s FROM generate_series(0, :max_drains - 1) AS s WHERE pg_try_advisory_lock(:slot_class, s) LIMIT 1;
+
+-- name: give_drain_slot
+SELECT pg_advisory_unlock(:slot_class, :slot);
+
+-- name: running_drains
+-- How many drains hold a slot, in this database, across every container.
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND classid = :slot_class AND objsubid = 2 AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database());
+
+-- name: request_wake
+-- After a submit made work due: one row back means "start a drain", when no
+-- drain runs and no other submit asked for one in the last :ttl seconds (the
+-- drain it asked for may still be starting).
+UPDATE jobqueue_wake SET requested_at = now()
+WHERE id = 1 AND requested_at < now() - make_interval(secs => :ttl)
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_locks
+      WHERE locktype = 'advisory' AND classid = :slot_class AND objsubid = 2 AND granted
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+RETURNING 1;
+
+-- name: drain_started
+-- A drain has its slot: submits from now on are covered by it.
+UPDATE jobqueue_wake SET requested_at = '-infinity' WHERE id = 1 AND requested_at <> '-infinity';
+
+-- name: backlog
+-- Due jobs waiting in the queues a drain serves, paused queues left out,
+-- counted up to :cap per queue: enough to size a fan-out, never a scan of a
+-- big backlog or of a paused queue's rows.
+WITH RECURSIVE every_queue AS (
+    (SELECT queue FROM jobs WHERE state = 'pending' AND due AND CAST(:queues AS text[]) IS NULL
+     ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM jobs WHERE state = 'pending' AND due AND queue > every_queue.queue
+            ORDER BY queue LIMIT 1)
+    FROM every_queue WHERE every_queue.queue IS NOT NULL
+), served AS (
+    SELECT queue FROM every_queue WHERE queue IS NOT NULL
+    UNION
+    SELECT unnest(CAST(:queues AS text[]))
+)
+SELECT COALESCE(sum(waiting.n), 0)::bigint
+FROM served, LATERAL (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM jobs WHERE state = 'pending' AND due AND queue = served.queue LIMIT :cap
+    ) AS due
+) AS waiting
+WHERE served.queue NOT IN (SELECT name FROM queues WHERE paused);
+
+-- name: work_due
+-- Whether anything is due (or about to be promoted) in the queues a drain
+-- serves, paused ones left out: asked by a drain after it gave up its slot,
+-- so that a job submitted while it was stopping is never left for the next
+-- schedule.
+WITH RECURSIVE every_queue AS (
+    (SELECT queue FROM jobs WHERE state = 'pending' AND due AND CAST(:queues AS text[]) IS NULL
+     ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM jobs WHERE state = 'pending' AND due AND queue > every_queue.queue
+            ORDER BY queue LIMIT 1)
+    FROM every_queue WHERE every_queue.queue IS NOT NULL
+)
+SELECT EXISTS (
+    SELECT 1 FROM every_queue
+    WHERE queue IS NOT NULL AND queue NOT IN (SELECT name FROM queues WHERE paused)
+) OR EXISTS (
+    SELECT 1 FROM unnest(CAST(:queues AS text[])) AS served(queue)
+    WHERE queue NOT IN (SELECT name FROM queues WHERE paused)
+      AND EXISTS (SELECT 1 FROM jobs WHERE state = 'pending' AND due AND jobs.queue = served.queue)
+) OR EXISTS (
+    SELECT 1 FROM jobs
+    WHERE state = 'pending' AND NOT due AND run_at <= now()
+      AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
+);

@@ -98,6 +98,19 @@ CREATE TABLE queues (
 DROP INDEX jobs_running_lease_idx;
 CREATE INDEX jobs_running_idx ON jobs (queue, lease_expires_at) WHERE state = 'running';
 
+-- Jobs whose run_at has come join the claim index, oldest first, at most
+-- p_limit at a time (a larger burst is promoted over the next calls). Run by
+-- every claim, and by stats so that ages are right while no drain runs.
+CREATE FUNCTION jobqueue_promote(p_limit integer) RETURNS integer LANGUAGE sql AS $$
+    WITH promoted AS (
+        UPDATE jobs SET due = true
+        WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND NOT due AND run_at <= now()
+                     ORDER BY run_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM promoted
+$$;
+
 -- The claim: lease up to p_limit due jobs to p_worker, one queue at a time,
 -- queues in the order of their first job (priority, run_at, id), each queue's
 -- jobs in that order, taking no more from a queue than its settings allow.
@@ -140,11 +153,7 @@ DECLARE
     capped text[] := '{}';
     wait double precision;
 BEGIN
-    -- Jobs whose run_at has come join the claim index; a burst larger than
-    -- this is promoted over the next claims.
-    UPDATE jobs SET due = true
-    WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND NOT due AND run_at <= now()
-                 ORDER BY run_at LIMIT 5000 FOR UPDATE SKIP LOCKED);
+    PERFORM jobqueue_promote(5000);
 
     IF p_queues IS NULL THEN
         -- Every queue with due work, one index probe each (a loose index scan).

@@ -78,11 +78,7 @@ DECLARE
     slot_seconds double precision;
     slot timestamptz;
 BEGIN
-    -- Jobs whose run_at has come join the claim index; a burst larger than
-    -- this is promoted over the next claims.
-    UPDATE jobs SET due = true
-    WHERE id IN (SELECT id FROM jobs WHERE state = 'pending' AND NOT due AND run_at <= now()
-                 ORDER BY run_at LIMIT 5000 FOR UPDATE SKIP LOCKED);
+    PERFORM jobqueue_promote(5000);
 
     IF p_queues IS NULL THEN
         -- Every queue with due work, one index probe each (a loose index scan).
