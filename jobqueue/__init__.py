@@ -8,7 +8,7 @@ from .errors import JobTimeout, Permanent
 from .spec import JobSpec
 from .tasks import task
 
-__all__ = ["JobSpec", "JobTimeout", "Permanent", "enqueue", "enqueue_many", "task", "wake"]
+__all__ = ["JobSpec", "JobTimeout", "Permanent", "enqueue", "enqueue_many", "periodic", "task", "wake"]
 __version__ = "0.1.0"
 
 
@@ -44,6 +44,16 @@ def _wake(database: Any) -> bool:
     from . import config, fanout, invocation
 
     return fanout.wake(database, settings=invocation.settings() or config.Settings.from_env())
+
+
+def __getattr__(name: str) -> Any:
+    # jobqueue.periodic, imported on first use: cold starts of deployments
+    # without schedules skip the cron code.
+    if name == "periodic":
+        from .schedules import periodic
+
+        return periodic
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def enqueue_many(specs: list[JobSpec], *, conn: Any = None) -> list[dict[str, Any]]:

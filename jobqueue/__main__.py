@@ -97,6 +97,10 @@ def do_limit(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return api.configure_queue(db.default(), args.name, changes)
 
 
+def do_schedules(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return api.list_schedules(db.default())
+
+
 def do_prune(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Prune in bounded batches, so a large backlog never holds one long lock."""
     days = settings.retention_days if args.older_than_days is None else args.older_than_days
@@ -186,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_process(commands)
     _add(commands, "stats", do_stats, "counts per queue and state, age of the oldest due job")
     _add_queue_commands(commands)
+    _add(commands, "schedules", do_schedules, "periodic jobs with their last and next run")
     prune = _add(commands, "prune", do_prune, "delete finished jobs older than the retention")
     prune.add_argument(
         "--older-than-days",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -281,6 +282,20 @@ def _queue(name: str, settings: store.QueueSettings | None, stats: Mapping[str, 
     body["counts"] = dict(stats["counts"]) if stats else {state: 0 for state in STATES}
     body["oldest_pending_age_seconds"] = stats["oldest_pending_age_seconds"] if stats else None
     return body
+
+
+def list_schedules(db: Database, *, now: datetime | None = None) -> Body:
+    """Every periodic schedule this deployment declares, with its last and next run."""
+    from . import scheduler
+
+    return {"status": "ok", "schedules": scheduler.listing(db, now)}
+
+
+def enqueue_periodic(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
+    """Enqueue the periodic jobs that came due (each slot once); the scheduled tick's first step."""
+    from . import scheduler
+
+    return scheduler.tick(db, now)
 
 
 @cache

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from . import api, http, invocation, log, metrics, tasks
 from . import db as dbmod
 from .config import Settings
-from .errors import ConfigError, InvalidTransition, JobNotFound, ValidationError
+from .errors import ConfigError, DatabaseUnavailable, InvalidTransition, JobNotFound, ValidationError
 
 SCHEDULE_SOURCES = ("aws.events", "aws.scheduler")
-ACTIONS = ("submit", "status", "process", "stats", "queues", "configure_queue", "migrate")
+ACTIONS = ("submit", "status", "process", "stats", "queues", "configure_queue", "migrate", "schedules")
 
 _config: http.Config | None = None
 
@@ -84,6 +85,7 @@ def scheduled(event: Mapping[str, Any], context: Any, config: http.Config) -> di
     try:
         if config.error is not None:
             raise ConfigError(config.error)
+        enqueue_periodic(request_id)
         detail = schedule_input(event.get("detail"))
         if "action" in detail:
             body = _act(detail, context, config)
@@ -107,6 +109,21 @@ def schedule_input(detail: Any) -> dict[str, Any]:
     if not isinstance(detail, dict):
         raise ValidationError("a schedule's detail must be a JSON object (or a string holding one)", field="detail")
     return detail
+
+
+def enqueue_periodic(request_id: str, now: datetime | None = None) -> None:
+    """Enqueue the periodic jobs that came due, before the drain runs them.
+
+    Only an unavailable database stops the invocation, as it would stop the
+    drain; any other failure is logged and the drain goes ahead.
+    """
+    try:
+        api.enqueue_periodic(dbmod.default(), now=now)
+    except DatabaseUnavailable as exc:
+        http.problem(exc, request_id)
+        raise
+    except Exception as exc:  # noqa: BLE001 - the drain matters more than one tick's schedules
+        log.error("periodic_failed", request_id=request_id, error=f"{type(exc).__name__}: {exc}"[:1000])
 
 
 def sqs(records: list[Any], context: Any, config: http.Config) -> dict[str, Any]:
@@ -183,6 +200,11 @@ def _migrate(args: dict[str, Any], context: Any, config: http.Config) -> dict[st
     return api.migrate(dbmod.default())
 
 
+def _schedules(args: dict[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
+    _allow(args, set())
+    return api.list_schedules(dbmod.default())
+
+
 def _allow(args: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(str(key) for key in args if key not in allowed)
     if unknown:
@@ -197,6 +219,7 @@ _ACTIONS: dict[str, Callable[[dict[str, Any], Any, http.Config], dict[str, Any]]
     "queues": _queues,
     "configure_queue": _configure_queue,
     "migrate": _migrate,
+    "schedules": _schedules,
 }
 
 # What is wrong with the input itself: the same event would fail the same way

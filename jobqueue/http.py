@@ -593,6 +593,10 @@ def configure_queue(request: Request) -> Response:
     return Response(200, api.configure_queue(_db(), request.params["name"], request.json(required=False)))
 
 
+def list_schedules(request: Request) -> Response:
+    return Response(200, api.list_schedules(_db()))
+
+
 def health(request: Request) -> Response:
     return Response(200, api.health(_db()))
 
@@ -633,6 +637,7 @@ ROUTES: list[Route] = [
     Route(
         "PATCH", "/queues/{name}", "configureQueue", configure_queue, "Pause, resume or limit a queue", body="required"
     ),
+    Route("GET", "/schedules", "listSchedules", list_schedules, "Periodic jobs with their last and next run"),
     Route("GET", "/health", "health", health, "Database reachable and schema version", auth=False),
     Route("GET", "/openapi.json", "openapi", openapi, "This API as an OpenAPI 3 document"),
 ]

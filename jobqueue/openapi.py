@@ -424,6 +424,37 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["status", "queue"],
         "properties": {"status": {"const": "ok"}, "queue": _ref("Queue")},
     },
+    "Schedule": {
+        "type": "object",
+        "required": ["name", "task", "expression", "timezone", "queue", "catch_up", "payload", "last_run", "next_run"],
+        "properties": {
+            "name": {"type": "string", "description": "Identifies the schedule (default: its task's name)."},
+            "task": {"type": "string"},
+            "expression": {"type": "string", "description": "Five-field cron, or a macro like @daily."},
+            "timezone": {"type": "string", "description": "The IANA time zone the expression is read in."},
+            "queue": {"type": "string"},
+            "catch_up": {
+                "enum": ["latest", "all"],
+                "description": "After missed ticks: enqueue only the latest missed slot, or every one.",
+            },
+            "payload": {"type": "object"},
+            "last_run": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "The last slot enqueued; null if none yet.",
+            },
+            "next_run": {
+                "type": "string",
+                "format": "date-time",
+                "description": "The slot the next tick enqueues if one is due already, else the first after now.",
+            },
+        },
+    },
+    "ScheduleList": {
+        "type": "object",
+        "required": ["status", "schedules"],
+        "properties": {"status": {"const": "ok"}, "schedules": {"type": "array", "items": _ref("Schedule")}},
+    },
     "HealthBody": {
         "type": "object",
         "required": ["status", "database", "schema_version"],
@@ -627,6 +658,15 @@ _PATHS: dict[str, Any] = {
                     "An empty body, an unknown field, a wrong type or a value out of range (details.field, "
                     "e.g. rate.per_seconds), or a bad queue name (details.field name); nothing was changed."
                 ),
+            ),
+        },
+    },
+    "/schedules": {
+        "get": {
+            "operationId": "listSchedules",
+            "summary": "Periodic jobs with their last and next run",
+            "responses": _responses(
+                {"200": _json(_ref("ScheduleList"), "Every schedule this deployment declares, by name.")}, "401", "503"
             ),
         },
     },

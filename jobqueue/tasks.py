@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -52,6 +53,7 @@ def task(
     timeout: float = DEFAULT_TIMEOUT,
     priority: int = 0,
     alone: bool = False,
+    periodic: str | list[str] | None = None,
 ) -> Callable[[F], F]: ...
 def task(
     func: F | None = None,
@@ -62,12 +64,15 @@ def task(
     timeout: float = DEFAULT_TIMEOUT,
     priority: int = 0,
     alone: bool = False,
+    periodic: str | list[str] | None = None,
 ) -> F | Callable[[F], F]:
     """Register a function as a task; usable bare (``@task``) or with options.
 
     ``alone=True`` runs the task with no other job of its drain beside it
     (for CPU-heavy or thread-unsafe work), in the drain's own thread, where
-    its timeout interrupts it even in a blocking call.
+    its timeout interrupts it even in a blocking call. ``periodic`` (a cron
+    expression, or a list of them) also enqueues it on that schedule, in UTC
+    with an empty payload; ``jobqueue.periodic`` says more.
     """
 
     def register(f: F) -> F:
@@ -85,6 +90,10 @@ def task(
         existing = _registry.get(task_name)
         if existing is not None and existing.func is not f and _qualified(existing.func) != _qualified(f):
             raise ValueError(f"task name {task_name!r} is already registered by {_qualified(existing.func)}")
+        if periodic is not None:  # first, so that a bad schedule registers nothing
+            from .schedules import declare_for_task
+
+            declare_for_task(task_name, periodic)
         is_async = inspect.iscoroutinefunction(f)
         _registry[task_name] = Task(task_name, f, queue, max_attempts, float(timeout), priority, alone, is_async)
         return f
@@ -108,7 +117,8 @@ def registered() -> dict[str, Task]:
 
 
 def load_modules(modules: Iterable[str]) -> None:
-    """Import the task modules; a missing one fails cold start naming the variable."""
+    """Import the task modules; a missing one fails cold start naming the variable,
+    and so does a periodic schedule that is invalid or names no registered task."""
     from . import builtin_tasks  # noqa: F401 - registers the built-ins
 
     for module in modules:
@@ -116,3 +126,6 @@ def load_modules(modules: Iterable[str]) -> None:
             importlib.import_module(module)
         except ImportError as exc:
             raise ConfigError(f"JOBQUEUE_TASK_MODULES names {module!r}, which cannot be imported: {exc}") from exc
+    schedules = sys.modules.get(f"{__package__}.schedules")
+    if schedules is not None:  # imported exactly where some schedule was declared
+        schedules.check()

@@ -148,7 +148,7 @@ def test_a_task_that_asks_to_run_alone_has_nothing_beside_it(database, tmp_path)
     assert most_at_once([row for row in rows if row[0] != "alone"]) > 1  # the others did overlap
 
 
-def test_jobs_waiting_for_a_slot_keep_their_leases(database, db_settings, tmp_path):
+def test_jobs_waiting_for_a_slot_keep_their_leases(database, db_settings, tmp_path, monkeypatch):
     """Two slots, six jobs of 0.8 s with a 1 s timeout and a tiny grace: the last
     two wait 1.6 s for a slot, past their first lease; a rescuer running all the
     while must find nothing to rescue, and every job runs once."""
@@ -175,7 +175,7 @@ def test_jobs_waiting_for_a_slot_keep_their_leases(database, db_settings, tmp_pa
 
     thread = threading.Thread(target=rescuer)
     thread.start()
-    worker._mean_job_seconds = None  # a first batch: all six claimed at once
+    monkeypatch.setattr(worker, "_mean_job_seconds", 0.001)  # jobs believed fast: all six claimed at once
     try:
         report = worker.drain(database, settings=Settings(concurrency=2, lease_grace_seconds=0.3))
     finally:
@@ -187,7 +187,7 @@ def test_jobs_waiting_for_a_slot_keep_their_leases(database, db_settings, tmp_pa
 
 
 def test_the_budget_hands_back_jobs_not_started_while_others_run(database, raw, tmp_path, monkeypatch):
-    monkeypatch.setattr(worker, "_mean_job_seconds", None)
+    monkeypatch.setattr(worker, "_mean_job_seconds", 0.001)  # jobs believed fast: all six claimed at once
     out = tmp_path / "spans"
     queue.enqueue_many(
         database,

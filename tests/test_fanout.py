@@ -234,3 +234,39 @@ def test_chains_of_drains_stop_at_the_hop_cap(server_env, database, raw, tmp_pat
 def _no_leftover_slots(raw):
     yield
     wait_until(lambda: running_drains(raw) == 0, timeout=60, what="every drain to end")
+
+
+def test_with_fan_out_off_a_submit_wakes_nothing_and_drains_take_no_slot(server_env, database, raw, tmp_path, stacks):
+    url = start_stack(server_env, tmp_path, stacks, JOBQUEUE_FANOUT="off")
+    status, body = call("POST", f"{url}/jobs", {"task": "echo"}, TOKEN)
+    assert status == 202
+    status, drained = call("POST", f"{url}/process", {}, TOKEN)  # as today: a drain on request (or schedule)
+    assert status == 200 and drained["drain"]["succeeded"] == 1
+    logs = stacks[0].logs()
+    assert '"event":"wake"' not in logs and '"event":"local.invoke"' not in logs
+    assert raw.run("SELECT state FROM jobs")[0][0] == "succeeded"
+
+
+def test_a_function_without_permission_to_invoke_itself_says_so_once_and_waits(monkeypatch, capsys):
+    """Lambda's answer to an Invoke the role does not allow, from botocore's own
+    model of the API: logged once, and no more Invoke calls for a while."""
+    import botocore.session
+    from botocore.stub import Stubber
+
+    from jobqueue import log
+
+    monkeypatch.setattr(log, "_threshold", log.LEVELS["WARNING"])
+    client = botocore.session.get_session().create_client(
+        "lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    function = local_events.function_arn()
+    monkeypatch.setattr(fanout, "_client", client)
+    monkeypatch.setattr(fanout, "_client_for", function)
+    monkeypatch.setattr(fanout, "_refused_until", 0.0)
+    with Stubber(client) as stub:
+        stub.add_client_error("invoke", service_error_code="AccessDeniedException", http_status_code=403)
+        assert fanout.invoke(function, {"action": "process", "hop": 1}) is False
+        assert fanout.invoke(function, {"action": "process", "hop": 1}) is False  # not even tried
+        stub.assert_no_pending_responses()
+    err = capsys.readouterr().err
+    assert err.count('"event":"fanout_not_permitted"') == 1 and '"event":"invoke_failed"' not in err

@@ -102,9 +102,9 @@ def test_a_drain_stops_in_time_and_hands_back_what_it_did_not_start(
     budget, and the claimed jobs it never started are pending again, uncounted."""
     safety_ms = 500
     settings_env(JOBQUEUE_SAFETY_MS=str(safety_ms), JOBQUEUE_CONCURRENCY="2")
-    # A fresh container: its first claim takes a batch (worker.FIRST_BATCH),
-    # whatever earlier tests taught this process about job durations.
-    monkeypatch.setattr(worker, "_mean_job_seconds", None)
+    # A container that has seen fast jobs: its first claim takes the whole
+    # backlog, more than fits, whatever earlier tests taught this process.
+    monkeypatch.setattr(worker, "_mean_job_seconds", 0.001)
     backlog = [{"task": "sleep", "payload": {"seconds": 0.4}, "timeout_seconds": 1} for _ in range(16)]
     status, _, body = call(v2("POST", "/jobs/batch", {"jobs": backlog}, AUTH))
     assert status == 202, body

@@ -81,6 +81,7 @@ EXPECTED = {
     "stats": (200, "stats"),
     "listQueues": (200, "queues"),
     "configureQueue": (200, "queue"),
+    "listSchedules": (200, "schedules"),
     "health": (200, "schema_version"),
     "openapi": (200, "openapi"),
 }

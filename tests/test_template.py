@@ -30,6 +30,7 @@ DESIGNED_ROUTES = {
     ("POST", "/jobs/{}/retry"),
     ("POST", "/process"),
     ("GET", "/stats"),
+    ("GET", "/schedules"),
     ("GET", "/health"),
     ("GET", "/openapi.json"),
     ("GET", "/queues"),

@@ -108,7 +108,7 @@ def test_timeout_is_enforced_off_the_main_thread_too(database):
 
 
 def test_budget_stops_claiming_and_gives_back_unstarted_jobs(database, raw, monkeypatch):
-    monkeypatch.setattr(worker, "_mean_job_seconds", None)  # a first batch: all five claimed at once
+    monkeypatch.setattr(worker, "_mean_job_seconds", 0.001)  # jobs believed fast: all five claimed at once
     for _ in range(5):
         queue.enqueue(database, JobSpec("sleep", {"seconds": 1}, timeout_seconds=1.5))
     started = time.monotonic()

@@ -405,3 +405,38 @@ SELECT EXISTS (
     WHERE state = 'pending' AND NOT due AND run_at <= now()
       AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
 );
+
+-- ---------------------------------------------------------------------------
+-- Periodic schedules (the schedules table, migration 0003). The slots come from
+-- the caller's clock (:now), never the database's now(), so a tick decides the
+-- same slots wherever it runs and tests can move time.
+
+-- name: schedules_state
+-- Where each of the named schedules stands: one round trip for all of them,
+-- by primary key, which is all an idle tick costs. One JSON text,
+-- [[name, last_slot, first_seen], ...] with times in microseconds since the
+-- epoch (exact, and cheap to read), rather than a row of timestamps each; the
+-- names arrive as a JSON array, which the driver sends far faster than a text[].
+SELECT CAST(json_agg(json_build_array(name,
+                                      CAST(EXTRACT(EPOCH FROM last_slot) * 1000000 AS bigint),
+                                      CAST(EXTRACT(EPOCH FROM first_seen) * 1000000 AS bigint))) AS text)
+FROM schedules WHERE name IN (SELECT json_array_elements_text(CAST(:names AS json)));
+
+-- name: schedules_add
+-- Schedules seen for the first time start from :now (no backfill). Another
+-- container adding the same one at once is harmless: the first row stays.
+-- In name order, so that two such inserts never wait on each other in a cycle.
+INSERT INTO schedules (name, first_seen)
+SELECT name, CAST(:now AS timestamptz) FROM json_array_elements_text(CAST(:names AS json)) AS name
+ORDER BY name
+ON CONFLICT (name) DO NOTHING;
+
+-- name: schedule_lock
+-- Take one schedule's row for the enqueue that follows in this transaction; a
+-- concurrent tick waits here and then sees the slot this one enqueued.
+SELECT COALESCE(last_slot, first_seen) FROM schedules WHERE name = :schedule FOR UPDATE;
+
+-- name: schedule_advance
+-- Record the last slot enqueued (same transaction as the enqueue); never backwards.
+UPDATE schedules SET last_slot = CAST(:slot AS timestamptz), updated_at = now()
+WHERE name = :schedule AND COALESCE(last_slot, first_seen) < CAST(:slot AS timestamptz);
