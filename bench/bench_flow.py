@@ -3,8 +3,10 @@
 A queue's concurrency and rate limits are enforced inside the claim, so
 every claim that meets a limited queue pays for looking at its settings and
 its room. This measures drain throughput (no-op jobs/s, worker processes
-looping worker.drain as warm Lambdas would) of an unlimited queue "free" in
-three set-ups, measured in the same run and interleaved, medians reported:
+looping worker.drain as warm Lambdas would) of an unlimited queue "free",
+and the rate of the claims alone (one connection, the claim statement in a
+loop), in three set-ups, measured in the same run and interleaved, medians
+reported:
 
 * none: no queue has any setting (the baseline);
 * concurrency: another queue, "busy", with a backlog older than every free
@@ -125,6 +127,23 @@ class Bench:
         self._enqueue("free", self.args.jobs)
         self.database.execute("ANALYZE jobs")
 
+    def claim(self, batch: int) -> float:
+        """Claims alone, one connection, `batch` jobs at a time until the free
+        queue is claimed whole; returns jobs/s. What the database does per
+        claim, without the drain's Python around it."""
+        from jobqueue import queue
+
+        jobs, taken = self.args.jobs, 0
+        with common.timer() as elapsed:
+            while taken < jobs:
+                rows = queue.claim(self.database, worker="bench", limit=batch, grace=60.0, fits=1e9).rows
+                if not rows:
+                    raise RuntimeError(f"a claim came back empty after {taken} of {jobs} free jobs")
+                taken += len(rows)
+        if any(row[6] != "free" for row in rows):
+            raise RuntimeError("a claim took a busy job past its limit")
+        return common.rate(jobs, elapsed[0])
+
     def drain(self, procs: int, label: str) -> float:
         """Run `procs` workers until the free queue is done; return jobs/s.
 
@@ -171,6 +190,10 @@ class Bench:
         return common.rate(jobs, elapsed)
 
 
+def _shape(procs: int, args: argparse.Namespace) -> str:
+    return f"claims of {args.claim_batch}" if procs == 0 else f"drain, {procs} worker(s)"
+
+
 def _fresh_database(admin: common.DbConfig, name: str) -> common.DbConfig:
     conn = common.connect(admin)
     try:
@@ -198,6 +221,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--budget", type=float, default=120.0, help="each drain's time budget, like a Lambda's (default %(default)s)"
     )
+    p.add_argument("--claim-batch", type=int, default=10, help="jobs per claim in the claims-only figure")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one round: checks that it runs, nothing more")
     p.add_argument("--database", default="jobqueue_bench_flow", help="database for the tables (dropped first)")
     common.add_db_args(p)
@@ -212,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reproduce = common.reproduce_command()
     cfg = _fresh_database(common.db_from_args(args), args.database)
     bench = Bench(cfg, args)
-    shapes = ((1, "drain_1"), (args.workers, "drain_n"))
+    shapes = ((0, "claim"), (1, "drain_1"), (args.workers, "drain_n"))
     samples: dict[str, dict[str, list[float]]] = {s: {m: [] for _, m in shapes} for s in SCENARIOS}
     try:
         for run_no in range(1, args.runs + 1):
@@ -223,9 +247,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 order = SCENARIOS[run_no % len(SCENARIOS) :] + SCENARIOS[: run_no % len(SCENARIOS)]
                 for scenario in order:
                     bench.prepare(scenario)
-                    value = bench.drain(procs, f"{scenario} {metric}")
+                    if procs:
+                        value = bench.drain(procs, f"{scenario} {metric}")
+                    else:
+                        value = bench.claim(args.claim_batch)
                     samples[scenario][metric].append(value)
-                    common.progress(f"{scenario}: {procs} worker(s) {value:,.0f} jobs/s")
+                    common.progress(f"{scenario}: {_shape(procs, args)} {value:,.0f} jobs/s")
     finally:
         bench.close()
     med = {s: {m: common.median(v) for m, v in by_metric.items()} for s, by_metric in samples.items()}
@@ -235,12 +262,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for procs, metric in shapes:
             value, reference = med[scenario][metric], base[metric]
             ratio = value / reference if value is not None and reference else None
-            ratios.append((f"{procs} worker(s), {LABELS[scenario]} / baseline", ratio, target))
+            ratios.append((f"{_shape(procs, args)}, {LABELS[scenario]} / baseline", ratio, target))
     print()
     common.print_table(
         f"free queue no-op jobs/s, median of {args.runs} interleaved runs, {args.jobs} free jobs, "
         f"busy backlog {args.busy}",
-        ["drain 1w", f"drain {args.workers}w"],
+        [f"claim x{args.claim_batch}", "drain 1w", f"drain {args.workers}w"],
         [(LABELS[s], [med[s][m] for _, m in shapes]) for s in SCENARIOS],
         ratios,
         reproduce,
