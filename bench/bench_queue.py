@@ -93,7 +93,10 @@ def _prepare_schema(conn: Any) -> None:
     """
     from jobqueue.migrate import migrate
 
-    conn.run("DROP TABLE IF EXISTS jobs, jobqueue_migrations")
+    # Everything the migrations made (tables, functions, triggers): the bench
+    # database holds nothing else.
+    conn.run("DROP SCHEMA public CASCADE")
+    conn.run("CREATE SCHEMA public")
     migrate(conn)
 
 

@@ -54,11 +54,15 @@ class Outcomes:
         return {*self.ok_ids, *self.bad_ids}
 
     def _added(self, lease_end: float, urgent: bool) -> None:
-        if len(self) == 1:
-            self.since = time.monotonic()
-        self.urgent_at = min(self.urgent_at, time.monotonic() if urgent else lease_end - LEASE_MARGIN)
+        """Per job, so kept to a comparison or two (a clock read only when needed)."""
+        if urgent:
+            self.urgent_at = time.monotonic()
+        elif lease_end - LEASE_MARGIN < self.urgent_at:
+            self.urgent_at = lease_end - LEASE_MARGIN
 
     def succeeded(self, job_id: Any, attempt: int, result: str | None, lease_end: float, urgent: bool = False) -> None:
+        if not self.ok_ids and not self.bad_ids:
+            self.since = time.monotonic()
         self.ok_ids.append(job_id)
         self.ok_attempts.append(attempt)
         self.ok_results.append(result)
@@ -67,6 +71,8 @@ class Outcomes:
     def failed(
         self, job_id: Any, attempt: int, final: bool, delay: float, error: str, lease_end: float, urgent: bool = False
     ) -> None:
+        if not self.ok_ids and not self.bad_ids:
+            self.since = time.monotonic()
         self.bad_ids.append(job_id)
         self.bad_attempts.append(attempt)
         self.bad_finals.append(final)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pg8000.exceptions import DatabaseError
 
-from . import states
+from . import sql, states
 from .db import Database, Runner, run, sqlstate
 from .errors import ClaimLost, ConnectionLost, DatabaseUnavailable, InvalidTransition, JobNotFound, ValidationError
 from .spec import JobSpec, Resolved, json_storable, payload_text, uuid7
@@ -260,7 +260,7 @@ def stats(db: Database | Runner) -> dict[str, Any]:
         entry["counts"][state] = count
         totals[state] += count
     oldest_overall = None
-    for queue, age in run(db, "stats_oldest"):
+    for queue, age in _planned_afresh(db, "stats_oldest"):
         age = max(0.0, float(age))
         queues.setdefault(queue, {"counts": {s: 0 for s in states.ALL}, "oldest_pending_age_seconds": None})
         queues[queue]["oldest_pending_age_seconds"] = round(age, 3)
@@ -270,6 +270,20 @@ def stats(db: Database | Runner) -> dict[str, Any]:
         "totals": totals,
         "oldest_pending_age_seconds": None if oldest_overall is None else round(oldest_overall, 3),
     }
+
+
+def _planned_afresh(db: Database | Runner, name: str) -> list[list[Any]]:
+    """Run a named query that takes no parameters without preparing it.
+
+    The connection's plan_cache_mode = force_custom_plan plans a prepared
+    statement afresh for its parameters each time; one without parameters
+    gets a single plan per session instead, made the first time it runs. A
+    warm container whose first stats came from an empty table would keep that
+    table's plan (a Seq Scan) for the rest of its life, or until an ANALYZE.
+    """
+    if isinstance(db, Database):
+        return db.execute(sql.query(name))
+    return run(db, name)
 
 
 def compact_counts(db: Database | Runner) -> None:

@@ -277,6 +277,7 @@ class _Drain:
             if self.outcomes.next_due() <= now:
                 self.outcomes.flush(self.db)
             self._start_waiting()
+            self._trim_waiting()
             if self.stopped is None and not self.waiting and len(self.running) < self.slots:
                 if time.monotonic() >= self.claim_at:
                     self._claim()
@@ -526,6 +527,25 @@ class _Drain:
                 if time.monotonic() + 0.2 > give_up:
                     return  # their leases run out and they are rescued
                 time.sleep(0.2)
+
+    def _trim_waiting(self) -> None:
+        """A batch claimed while jobs seemed fast, when they turn out slow: keep
+        what this drain's slots will start soon and give the rest back (their
+        attempt uncounted), for other drains, and for the fan-out to see."""
+        if _mean_job_seconds is None or len(self.waiting) <= self.slots:
+            return
+        keep = max(self.slots, 2 * batch_limit(self.ceiling, self.slots))
+        if len(self.waiting) <= keep:
+            return
+        excess = [self.waiting.pop() for _ in range(len(self.waiting) - keep)]
+        given = [job for job in excess if job.id not in self.lost]
+        try:
+            queue.release(self.db, worker=self.worker, ids=[j.id for j in given], attempts=[j.attempt for j in given])
+        except DatabaseUnavailable:
+            self.waiting.extend(reversed(excess))  # keep them; they are leased to this drain
+            return
+        self.claimed -= len(excess)
+        log.debug("batch_trimmed", returned=len(given), kept=len(self.waiting))
 
     def _give_up_at(self) -> float:
         """How long writes may be retried through a database outage at the end."""

@@ -32,6 +32,7 @@ def run_bench(server_env: dict[str, str], *args: str) -> str:
         ("bench/bench_handler.py", "--rounds", "2", "--per-round", "20", "--cold-runs", "2"),
         ("bench/bench_flow.py", "--quick"),
         ("bench/bench_periodic.py", "--schedules", "20", "--calls", "20"),
+        ("bench/bench_scale.py", "--quick"),
     ],
 )
 def test_benchmark_runs_and_prints_its_figures(server_env, db_settings, script):
@@ -39,7 +40,12 @@ def test_benchmark_runs_and_prints_its_figures(server_env, db_settings, script):
     try:
         out = run_bench(server_env, *script, "--db-name", db_settings.name, "--database", name)
     finally:
+        # The benchmark's database, or its databases named after it (bench_scale.py).
         admin = db.connect(db_settings)
-        admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        made = admin.run(
+            "SELECT datname FROM pg_database WHERE datname = :n OR starts_with(datname, :n || '_')", n=name
+        )
+        for (made_name,) in made:
+            admin.run(f'DROP DATABASE IF EXISTS "{made_name}" WITH (FORCE)')
         admin.close()
     assert "reproduce:" in out and "ratio" in out

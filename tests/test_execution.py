@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -270,3 +271,31 @@ def test_a_drain_that_dies_mid_batch_with_jobs_on_threads_loses_nothing(database
     assert states == {"tests.span": "succeeded", "tests.crash": "failed"}
     ran = [v for v, _, _ in spans(out)]
     assert set(ran) == {str(i) for i in range(20)}  # every job ran; some of them twice (at least once)
+
+
+def test_a_batch_claimed_for_fast_jobs_that_turn_out_slow_is_given_back(database, db_settings, tmp_path, monkeypatch):
+    """A warm container that ran no-ops claims a big batch; once its jobs prove
+    slow it keeps a few per slot and gives the rest back, so another drain takes them."""
+    from jobqueue import db
+
+    monkeypatch.setattr(worker, "_mean_job_seconds", 0.0001)
+    monkeypatch.setattr(worker, "_task_seconds", {})
+    out = tmp_path / "spans"
+    queue.enqueue_many(
+        database, [JobSpec("tests.span", {"path": str(out), "value": str(i), "seconds": 0.3}) for i in range(40)]
+    )
+    reports = []
+
+    def second() -> None:
+        wait_for(lambda: out.exists(), what="the first drain to start")
+        own = db.Database(db_settings)
+        reports.append(worker.drain(own, settings=Settings(concurrency=2)))
+        own.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    first = worker.drain(database, settings=Settings(concurrency=2))
+    thread.join()
+    assert first.processed + reports[0].processed == 40
+    assert reports[0].processed >= 10  # the second drain got a fair share of what the first gave back
+    assert sorted(v for v, _, _ in spans(out)) == sorted(str(i) for i in range(40))

@@ -27,7 +27,7 @@ from jobqueue.config import DatabaseSettings
 from jobqueue.errors import ConfigError, DatabaseUnavailable
 
 from .apigw import AUTH, assert_error, call, sample, settings_env_fixture, v2  # noqa: F401
-from .conftest import FakeContext
+from .conftest import make_context
 from .test_openapi import _validator
 
 UTC = timezone.utc
@@ -162,7 +162,7 @@ def test_a_bad_schedule_fails_the_cold_start_naming_it(
     status, _, body = call(v2("GET", "/schedules", headers=AUTH))
     assert status == 500 and message in body["message"]
     with pytest.raises(ConfigError, match="schedule"):
-        app.lambda_handler(sample("eventbridge-scheduled.json"), FakeContext())
+        app.lambda_handler(sample("eventbridge-scheduled.json"), make_context())
 
 
 # --- the tick: exactly once ---------------------------------------------------------------
@@ -377,13 +377,13 @@ def _due_yearly(raw: Any, tmp_path: Path) -> Path:
 
 def test_the_scheduled_invocation_enqueues_then_drains_the_periodic_job(raw: Any, tmp_path: Path) -> None:
     record = _due_yearly(raw, tmp_path)
-    result = app.lambda_handler(sample("eventbridge-scheduled.json"), FakeContext())
+    result = app.lambda_handler(sample("eventbridge-scheduled.json"), make_context())
     assert (result["drain"]["processed"], result["drain"]["succeeded"]) == (1, 1)
     year = datetime.now(UTC).year
     assert jobs(raw) == [(f"periodic:yearly:{year}-01-01T00:00:00Z", f"{year}-01-01T00:00:00Z", "succeeded")]
     assert record.read_text() == "ran\n"
     # The next scheduled invocations find nothing new to enqueue.
-    assert app.lambda_handler(sample("eventbridge-scheduled.json"), FakeContext())["drain"]["processed"] == 0
+    assert app.lambda_handler(sample("eventbridge-scheduled.json"), make_context())["drain"]["processed"] == 0
     assert record.read_text() == "ran\n"
 
 
@@ -393,7 +393,7 @@ def test_a_failed_periodic_enqueue_is_logged_and_the_drain_still_runs(raw: Any, 
     assert status == 202
     raw.run("ALTER TABLE schedules RENAME TO schedules_away")  # as if migration 0003 were missing
     try:
-        result = app.lambda_handler(sample("eventbridge-scheduled.json"), FakeContext())
+        result = app.lambda_handler(sample("eventbridge-scheduled.json"), make_context())
     finally:
         raw.run("ALTER TABLE schedules_away RENAME TO schedules")
     assert (result["drain"]["processed"], result["drain"]["succeeded"]) == (1, 1)
@@ -408,7 +408,7 @@ def test_an_unavailable_database_fails_the_scheduled_invocation(db_settings: Dat
     with pytest.raises(DatabaseUnavailable):
         handler.enqueue_periodic("test")
     with pytest.raises(DatabaseUnavailable):
-        app.lambda_handler(sample("eventbridge-scheduled.json"), FakeContext())
+        app.lambda_handler(sample("eventbridge-scheduled.json"), make_context())
 
 
 # --- GET /schedules, the direct action and the CLI ------------------------------------------
@@ -445,7 +445,7 @@ def test_get_schedules_shows_last_and_next_run(database: dbmod.Database, raw: An
     assert listed["yearly"]["last_run"] == f"{year}-01-01T00:00:00Z"
     assert listed["yearly"]["next_run"] == f"{year + 1}-01-01T00:00:00Z"
     # The same body from a direct invocation; the route wants the token like the others.
-    assert app.lambda_handler({"action": "schedules"}, FakeContext()) == body
+    assert app.lambda_handler({"action": "schedules"}, make_context()) == body
     status, _, error = call(v2("GET", "/schedules"))
     assert status == 401
     assert_error(error)

@@ -140,13 +140,7 @@ RETURNING CAST(j.id AS text);
 -- name: rescue
 -- Jobs whose worker died: a running job past its lease goes back to pending,
 -- or to failed when it has no attempts left, with the loss in its history.
-WITH lost AS (
-    SELECT id FROM jobs
-    WHERE state = 'running' AND lease_expires_at < now()
-    ORDER BY lease_expires_at
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-)
+-- The rows are found by primary key, as an array (see prune).
 UPDATE jobs AS j
 SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
     run_at = CASE WHEN j.attempts >= j.max_attempts THEN j.run_at ELSE now() END,
@@ -156,7 +150,12 @@ SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' 
         'attempt', j.attempts, 'at', now(), 'type', 'LeaseExpired',
         'message', 'worker ' || COALESCE(j.worker_id, '?') || ' lost its lease (process died or timed out)')),
     lease_expires_at = NULL, worker_id = NULL
-FROM lost WHERE j.id = lost.id
+WHERE j.id = ANY(ARRAY(
+    SELECT id FROM jobs
+    WHERE state = 'running' AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED))
 RETURNING j.id, j.state;
 
 -- name: get
@@ -165,11 +164,11 @@ SELECT {job_columns} FROM jobs WHERE id = CAST(:id AS uuid);
 
 -- name: list
 -- Jobs newest first, keyset-paginated on id (ids are time-ordered UUIDv7),
--- optionally of one task. The list queries differ by what they filter on, so
--- each has one plan that reads only the rows it returns (plus :limit per
--- state at most): by state through jobs_state_list_idx, by queue through
--- jobs_queue_list_idx, running jobs (few) through jobs_running_idx. A task
--- filter narrows what those indexes find.
+-- optionally of one task: the primary key read backwards. The list queries
+-- differ by what they filter on, so that each has one plan that reads only
+-- the rows it returns (plus :limit per state at most): by state through
+-- jobs_state_list_idx, by queue through jobs_queue_list_idx, running jobs
+-- (few) through jobs_running_idx. A task filter narrows what those find.
 SELECT {job_columns} FROM jobs
 WHERE (CAST(:task AS text) IS NULL OR task = :task)
       AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
@@ -177,60 +176,80 @@ ORDER BY id DESC
 LIMIT :limit;
 
 -- name: list_state
--- Jobs in one state other than running, newest first.
+-- Jobs in one state other than running, newest first: one range of
+-- jobs_state_list_idx, read backwards from the cursor.
+--
+-- The state is not matched with "state = :state", nor the order written
+-- "ORDER BY id": with the state equal to a constant, the planner sees the
+-- primary key's id order as serving the query just as well, and (reckoning
+-- that one job in twenty is failed, evenly spread) walks the primary key
+-- backwards filtering by state. But the newest jobs are the pending and
+-- running ones: at ten million jobs the walk passed 200,000 of them before the
+-- first failed one (25-40 ms, growing with the backlog). Ordered by
+-- (state, id) and bounded by a row comparison, the query can only be served
+-- in order by jobs_state_list_idx, which the row comparison enters at
+-- (:state, cursor) and "state >= :state" ends at the state's last job.
 SELECT {job_columns} FROM jobs
-WHERE state = :state AND state <> 'running'
+WHERE state >= :state AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+  AND state <> 'running'
   AND (CAST(:task AS text) IS NULL OR task = :task)
-      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
-ORDER BY id DESC
+ORDER BY state DESC, id DESC
 LIMIT :limit;
 
 -- name: list_queue_state
--- One queue's jobs in one state other than running, newest first.
+-- One queue's jobs in one state other than running, newest first: one range
+-- of jobs_queue_list_idx, held to it as list_state is to its index.
 SELECT {job_columns} FROM jobs
-WHERE queue = :queue AND state = :state AND state <> 'running'
+WHERE queue = :queue
+  AND state >= :state AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+  AND state <> 'running'
   AND (CAST(:task AS text) IS NULL OR task = :task)
-      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
-ORDER BY id DESC
+ORDER BY state DESC, id DESC
 LIMIT :limit;
 
 -- name: list_running
--- Running jobs, newest first, of one queue or all: read from the running
--- index, which holds only them, then sorted.
+-- Running jobs, newest first, of one queue or all. They are few (no more
+-- than the drains hold) and only jobs_running_idx, which holds nothing else,
+-- is read: every running job's id, the newest :limit sorted out, then only
+-- those rows fetched. (Fenced, or the planner may walk the primary key
+-- backwards instead, through every newer job in other states.)
 WITH running AS MATERIALIZED (
-    SELECT * FROM jobs
+    SELECT id FROM jobs
     WHERE state = 'running' AND (CAST(:queue AS text) IS NULL OR queue = :queue)
       AND (CAST(:task AS text) IS NULL OR task = :task)
       AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
 )
-SELECT {job_columns} FROM running ORDER BY id DESC LIMIT :limit;
+SELECT {job_columns} FROM jobs
+WHERE id IN (SELECT id FROM running ORDER BY id DESC LIMIT :limit)
+ORDER BY id DESC;
 
 -- name: list_queue
--- One queue's jobs in every state, newest first: the newest :limit of each
--- state, merged.
-SELECT {job_columns} FROM (
-    (SELECT * FROM jobs WHERE queue = :queue AND state = 'pending' AND (CAST(:task AS text) IS NULL OR task = :task)
+-- One queue's jobs in every state, newest first: the ids of the newest
+-- :limit of each state (each one range of jobs_queue_list_idx, see
+-- list_state for why a range; the running ones as in list_running), merged,
+-- and only the newest :limit of those fetched whole.
+WITH running AS MATERIALIZED (
+    SELECT id FROM jobs
+    WHERE queue = :queue AND state = 'running' AND (CAST(:task AS text) IS NULL OR task = :task)
       AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
-     ORDER BY id DESC LIMIT :limit)
+), newest AS (
+    SELECT j.id FROM (VALUES ('pending'), ('succeeded'), ('failed'), ('cancelled')) AS s(state),
+    LATERAL (
+        SELECT id FROM jobs
+        WHERE queue = :queue
+          AND jobs.state >= s.state
+          AND (jobs.state, id) < (s.state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+          AND jobs.state <> 'running'
+          AND (CAST(:task AS text) IS NULL OR task = :task)
+        ORDER BY jobs.state DESC, id DESC
+        LIMIT :limit
+    ) AS j
     UNION ALL
-    (SELECT * FROM jobs WHERE queue = :queue AND state = 'succeeded' AND (CAST(:task AS text) IS NULL OR task = :task)
-      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
-     ORDER BY id DESC LIMIT :limit)
-    UNION ALL
-    (SELECT * FROM jobs WHERE queue = :queue AND state = 'failed' AND (CAST(:task AS text) IS NULL OR task = :task)
-      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
-     ORDER BY id DESC LIMIT :limit)
-    UNION ALL
-    (SELECT * FROM jobs WHERE queue = :queue AND state = 'cancelled' AND (CAST(:task AS text) IS NULL OR task = :task)
-      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
-     ORDER BY id DESC LIMIT :limit)
-    UNION ALL
-    (SELECT * FROM jobs WHERE queue = :queue AND state = 'running' AND (CAST(:task AS text) IS NULL OR task = :task)
-      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
-     ORDER BY id DESC LIMIT :limit)
-) AS jobs
-ORDER BY id DESC
-LIMIT :limit;
+    SELECT id FROM running
+)
+SELECT {job_columns} FROM jobs
+WHERE id IN (SELECT id FROM newest ORDER BY id DESC LIMIT :limit)
+ORDER BY id DESC;
 
 -- name: cancel
 -- Cancel a job that has not started. A job a worker holds is not pending, so a
@@ -289,16 +308,20 @@ WITH RECURSIVE firsts AS (
 SELECT queue, EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM firsts GROUP BY queue;
 
 -- name: prune
--- Delete up to :limit finished jobs older than the retention.
-WITH old AS (
-    SELECT id FROM jobs
-    WHERE finished_at < now() - make_interval(secs => :retention_seconds)
-      AND state IN ('succeeded', 'failed', 'cancelled')
-    ORDER BY finished_at
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-), gone AS (
-    DELETE FROM jobs AS j USING old WHERE j.id = old.id RETURNING 1
+-- Delete up to :limit finished jobs older than the retention, oldest first.
+-- The rows are then found by primary key, as an array: joined to the batch
+-- instead, a table of a few hundred thousand rows is hashed whole (a Seq
+-- Scan) to delete 5,000 of them.
+WITH gone AS (
+    DELETE FROM jobs
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM jobs
+        WHERE finished_at < now() - make_interval(secs => :retention_seconds)
+          AND state IN ('succeeded', 'failed', 'cancelled')
+        ORDER BY finished_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED))
+    RETURNING 1
 )
 SELECT count(*) FROM gone;
 
@@ -400,11 +423,18 @@ SELECT EXISTS (
     SELECT 1 FROM unnest(CAST(:queues AS text[])) AS served(queue)
     WHERE queue NOT IN (SELECT name FROM queues WHERE paused)
       AND EXISTS (SELECT 1 FROM jobs WHERE state = 'pending' AND due AND jobs.queue = served.queue)
-) OR EXISTS (
-    SELECT 1 FROM jobs
+) OR (
+    -- The first job past its run_at still waiting to be promoted, in run_at
+    -- order: a walk of jobs_scheduled_idx over those alone. (As an EXISTS,
+    -- whose order PostgreSQL drops, the planner may scan the table instead,
+    -- expecting an early match among a big backlog of future jobs, and read
+    -- it whole when none is due.)
+    SELECT true FROM jobs
     WHERE state = 'pending' AND NOT due AND run_at <= now()
       AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
-);
+    ORDER BY run_at
+    LIMIT 1
+) IS NOT NULL;
 
 -- ---------------------------------------------------------------------------
 -- Periodic schedules (the schedules table, migration 0003). The slots come from
