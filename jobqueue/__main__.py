@@ -74,6 +74,29 @@ def do_stats(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return api.stats(db.default())
 
 
+def do_queues(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return api.queues(db.default())
+
+
+def do_pause(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return api.configure_queue(db.default(), args.name, {"paused": True})
+
+
+def do_resume(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return api.configure_queue(db.default(), args.name, {"paused": False})
+
+
+def do_limit(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.concurrency is not None or args.no_concurrency:
+        changes["concurrency"] = args.concurrency
+    if args.rate is not None or args.no_rate:
+        changes["rate"] = args.rate
+    if not changes:
+        raise ValidationError("say what to limit: --concurrency N, --no-concurrency, --rate N/S or --no-rate")
+    return api.configure_queue(db.default(), args.name, changes)
+
+
 def do_schedules(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return api.list_schedules(db.default())
 
@@ -166,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("job_id", metavar="JOB_ID")
     _add_process(commands)
     _add(commands, "stats", do_stats, "counts per queue and state, age of the oldest due job")
+    _add_queue_commands(commands)
     _add(commands, "schedules", do_schedules, "periodic jobs with their last and next run")
     prune = _add(commands, "prune", do_prune, "delete finished jobs older than the retention")
     prune.add_argument(
@@ -238,6 +262,39 @@ def _add_process(commands: Any) -> None:
         "--queue", action="extend", nargs="+", metavar="Q", help="only these queues (repeatable; default: all)"
     )
     process.add_argument("--max-jobs", type=_positive(int), metavar="N", help="stop after N jobs")
+
+
+def _add_queue_commands(commands: Any) -> None:
+    _add(commands, "queues", do_queues, "every queue: its settings (paused, limits) and counts")
+    pause = _add(commands, "pause", do_pause, "stop drains from starting a queue's jobs (submits are kept)")
+    pause.add_argument("name", metavar="NAME", help="the queue (it need not have jobs yet)")
+    resume = _add(commands, "resume", do_resume, "let drains start a paused queue's jobs again")
+    resume.add_argument("name", metavar="NAME", help="the queue")
+    limit = _add(
+        commands, "limit", do_limit, "limit a queue's jobs running at once and starts per window, across all drains"
+    )
+    limit.add_argument("name", metavar="NAME", help="the queue (it need not have jobs yet)")
+    concurrency = limit.add_mutually_exclusive_group()
+    concurrency.add_argument(
+        "--concurrency", type=int, metavar="N", help="at most N of its jobs running at once (0: none start)"
+    )
+    concurrency.add_argument("--no-concurrency", action="store_true", help="drop the concurrency limit")
+    rate = limit.add_mutually_exclusive_group()
+    rate.add_argument(
+        "--rate", type=_rate, metavar="N/S", help="at most N starts in any S seconds, e.g. 100/60 for 100 a minute"
+    )
+    rate.add_argument("--no-rate", action="store_true", help="drop the rate limit")
+
+
+def _rate(text: str) -> dict[str, Any]:
+    """LIMIT/SECONDS; the ranges are checked where the API checks them."""
+    limit, slash, seconds = text.partition("/")
+    try:
+        if not slash:
+            raise ValueError(text)
+        return {"limit": int(limit), "per_seconds": float(seconds)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LIMIT/SECONDS such as 100/60, got {text!r}") from None
 
 
 def _port(text: str) -> int:

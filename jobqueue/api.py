@@ -20,6 +20,7 @@ from .config import Settings
 from .db import Database, Runner
 from .errors import DatabaseUnavailable, ValidationError
 from .spec import JobSpec, whole_number
+from .states import ALL as STATES
 
 Body = dict[str, Any]
 MAX_FILTER_LENGTH = 200
@@ -192,6 +193,95 @@ def process(
 
 def stats(db: Database | Runner) -> Body:
     return {"status": "ok", "stats": store.stats(db)}
+
+
+# Upper bounds of queue settings: far above any real need, low enough that a
+# typo (a timestamp pasted as a limit) is refused rather than stored.
+MAX_QUEUE_CONCURRENCY = 100_000
+MAX_RATE_LIMIT = 1_000_000
+MIN_RATE_SECONDS = 0.001
+MAX_RATE_SECONDS = 7 * 86400
+_QUEUE_FIELDS = frozenset({"paused", "concurrency", "rate"})
+_RATE_FIELDS = frozenset({"limit", "per_seconds"})
+
+
+def queues(db: Database | Runner) -> Body:
+    """Every queue that has jobs or settings, with both, sorted by name.
+
+    From the exact counts the triggers keep and the settings table: the cost
+    grows with the number of queues, never with the number of jobs.
+    """
+    counts = store.stats(db)["queues"]
+    settings = store.queue_settings(db)
+    names = sorted(set(counts) | set(settings))
+    return {"status": "ok", "queues": [_queue(name, settings.get(name), counts.get(name)) for name in names]}
+
+
+def configure_queue(db: Database | Runner, name: Any, data: Any) -> Body:
+    """Change a queue's settings (any of paused, concurrency, rate); the rest stay.
+
+    A queue needs no job to be configured: settings made before its first job
+    apply to that job. They take effect on the next claim.
+    """
+    if not isinstance(name, str) or not tasks.QUEUE_NAME.fullmatch(name):
+        raise ValidationError("name must be a queue name: 1 to 100 letters, digits and _ . : -", field="name")
+    if data is None:
+        data = {}
+    data = _object(data)
+    _only(data, _QUEUE_FIELDS)
+    if not data:
+        raise ValidationError("the body must set at least one of paused, concurrency and rate", field="body")
+    changes: dict[str, Any] = {}
+    if "paused" in data:
+        if not isinstance(data["paused"], bool):
+            raise ValidationError("paused must be true or false", field="paused")
+        changes["paused"] = data["paused"]
+    if "concurrency" in data:
+        changes["concurrency"] = _whole(data["concurrency"], "concurrency", 0, MAX_QUEUE_CONCURRENCY)
+    if "rate" in data:
+        changes["rate"] = _rate(data["rate"])
+    settings = store.configure_queue(db, name, changes)
+    return {"status": "ok", "queue": _queue(name, settings, store.stats(db)["queues"].get(name))}
+
+
+def _whole(value: Any, field: str, low: int, high: int, *, nullable: bool = True) -> int | None:
+    """A whole number in range (3 and 3.0 alike, as JSON Schema counts them), or null where allowed."""
+    if value is None and nullable:
+        return None
+    return whole_number(value, field, low, high)
+
+
+def _rate(value: Any) -> tuple[int, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationError('rate must be {"limit": N, "per_seconds": S} or null for no limit', field="rate")
+    unknown = sorted(str(key) for key in value if key not in _RATE_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0][:100]!r} in rate", field=f"rate.{unknown[0][:100]}")
+    for key in sorted(_RATE_FIELDS):
+        if key not in value:
+            raise ValidationError(f"rate.{key} is required", field=f"rate.{key}")
+    limit = _whole(value["limit"], "rate.limit", 1, MAX_RATE_LIMIT, nullable=False)
+    seconds = value["per_seconds"]
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not MIN_RATE_SECONDS <= seconds <= MAX_RATE_SECONDS  # NaN fails this too
+    ):
+        raise ValidationError(
+            f"rate.per_seconds must be a number of seconds from {MIN_RATE_SECONDS} to {MAX_RATE_SECONDS} (7 days)",
+            field="rate.per_seconds",
+        )
+    assert limit is not None
+    return limit, float(seconds)
+
+
+def _queue(name: str, settings: store.QueueSettings | None, stats: Mapping[str, Any] | None) -> Body:
+    body: Body = {"name": name, **(settings or store.QueueSettings(name)).as_dict()}
+    body["counts"] = dict(stats["counts"]) if stats else {state: 0 for state in STATES}
+    body["oldest_pending_age_seconds"] = stats["oldest_pending_age_seconds"] if stats else None
+    return body
 
 
 def list_schedules(db: Database, *, now: datetime | None = None) -> Body:

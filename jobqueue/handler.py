@@ -20,7 +20,7 @@ from .config import Settings
 from .errors import ConfigError, DatabaseUnavailable, InvalidTransition, JobNotFound, ValidationError
 
 SCHEDULE_SOURCES = ("aws.events", "aws.scheduler")
-ACTIONS = ("submit", "status", "process", "stats", "migrate", "schedules")
+ACTIONS = ("submit", "status", "process", "stats", "queues", "configure_queue", "migrate", "schedules")
 
 _config: http.Config | None = None
 
@@ -182,6 +182,19 @@ def _stats(args: dict[str, Any], context: Any, config: http.Config) -> dict[str,
     return api.stats(dbmod.default())
 
 
+def _queues(args: dict[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
+    _allow(args, set())
+    return api.queues(dbmod.default())
+
+
+def _configure_queue(args: dict[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
+    """``{"action": "configure_queue", "name": ..., <the PATCH /queues/{name} body's fields>}``."""
+    if "name" not in args:
+        raise ValidationError("name is required: the queue to configure", field="name")
+    settings = {k: v for k, v in args.items() if k != "name"}
+    return api.configure_queue(dbmod.default(), args["name"], settings)
+
+
 def _migrate(args: dict[str, Any], context: Any, config: http.Config) -> dict[str, Any]:
     _allow(args, set())
     return api.migrate(dbmod.default())
@@ -203,6 +216,8 @@ _ACTIONS: dict[str, Callable[[dict[str, Any], Any, http.Config], dict[str, Any]]
     "status": _status,
     "process": _process,
     "stats": _stats,
+    "queues": _queues,
+    "configure_queue": _configure_queue,
     "migrate": _migrate,
     "schedules": _schedules,
 }

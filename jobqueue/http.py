@@ -587,6 +587,15 @@ def stats(request: Request) -> Response:
     return Response(200, api.stats(_db()))
 
 
+def list_queues(request: Request) -> Response:
+    return Response(200, api.queues(_db()))
+
+
+def configure_queue(request: Request) -> Response:
+    # An empty body is refused by api, naming what the body must hold.
+    return Response(200, api.configure_queue(_db(), request.params["name"], request.json(required=False)))
+
+
 def list_schedules(request: Request) -> Response:
     return Response(200, api.list_schedules(_db()))
 
@@ -639,6 +648,10 @@ ROUTES: list[Route] = [
     Route("POST", "/jobs/{id}/retry", "retryJob", retry_job, "Put a failed or cancelled job back to pending"),
     Route("POST", "/process", "process", process, "Drain due jobs within this invocation's time", body="optional"),
     Route("GET", "/stats", "stats", stats, "Counts per queue and state, age of the oldest due job"),
+    Route("GET", "/queues", "listQueues", list_queues, "Every queue: its settings and counts"),
+    Route(
+        "PATCH", "/queues/{name}", "configureQueue", configure_queue, "Pause, resume or limit a queue", body="required"
+    ),
     Route("GET", "/schedules", "listSchedules", list_schedules, "Periodic jobs with their last and next run"),
     Route("GET", "/health", "health", health, "Database reachable and schema version", auth=False),
     Route("GET", "/openapi.json", "openapi", openapi, "This API as an OpenAPI 3 document"),

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from . import tasks
+from .api import MAX_QUEUE_CONCURRENCY, MAX_RATE_LIMIT, MAX_RATE_SECONDS, MIN_RATE_SECONDS
 from .dashboard import asset_names
 from .fanout import MAX_HOPS
 from .http import MAX_JSON_DEPTH
@@ -328,7 +329,11 @@ _SCHEMAS: dict[str, Any] = {
                         "type": "integer",
                         "description": "Due jobs whose timeout is longer than this drain's time budget.",
                     },
-                    "stopped": {"enum": ["idle", "budget", "max_jobs"], "description": "Why the drain ended."},
+                    "stopped": {
+                        "enum": ["idle", "budget", "max_jobs", "limited"],
+                        "description": "Why the drain ended; limited: the due work left is held back by queue "
+                        "limits that other drains' jobs fill.",
+                    },
                     "seconds": {"type": "number"},
                 },
             },
@@ -364,6 +369,68 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": list(STATES),
         "properties": {state: {"type": "integer", "minimum": 0} for state in STATES},
+    },
+    "QueueSettings": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "description": "Any of the settings; those left out stay as they are. They apply from the next claim on, "
+        "across every drain.",
+        "properties": {
+            "paused": {"type": "boolean", "description": "A paused queue is never claimed; submits to it are kept."},
+            "concurrency": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": MAX_QUEUE_CONCURRENCY,
+                "description": "At most this many of its jobs running at once across all drains; 0: none start; "
+                "null: no limit.",
+            },
+            "rate": {
+                "oneOf": [{"type": "null"}, _ref("Rate")],
+                "description": "At most `limit` starts in any `per_seconds` seconds across all drains; null: no limit.",
+            },
+        },
+    },
+    "Rate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["limit", "per_seconds"],
+        "properties": {
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_RATE_LIMIT},
+            "per_seconds": {"type": "number", "minimum": MIN_RATE_SECONDS, "maximum": MAX_RATE_SECONDS},
+        },
+    },
+    "Queue": {
+        "type": "object",
+        "required": ["name", "paused", "concurrency", "rate", "counts", "oldest_pending_age_seconds"],
+        "properties": {
+            "name": {"type": "string"},
+            "paused": {"type": "boolean"},
+            "concurrency": {"type": ["integer", "null"], "minimum": 0},
+            "rate": {"oneOf": [{"type": "null"}, _ref("Rate")]},
+            "counts": _ref("StateCounts"),
+            "oldest_pending_age_seconds": {
+                "type": ["number", "null"],
+                "description": "Seconds since its oldest due job became due; null when none is due.",
+            },
+        },
+    },
+    "QueueList": {
+        "type": "object",
+        "required": ["status", "queues"],
+        "properties": {
+            "status": {"const": "ok"},
+            "queues": {
+                "type": "array",
+                "items": _ref("Queue"),
+                "description": "Every queue that has jobs or settings, by name.",
+            },
+        },
+    },
+    "QueueBody": {
+        "type": "object",
+        "required": ["status", "queue"],
+        "properties": {"status": {"const": "ok"}, "queue": _ref("Queue")},
     },
     "Schedule": {
         "type": "object",
@@ -563,6 +630,43 @@ _PATHS: dict[str, Any] = {
             "operationId": "stats",
             "summary": "Counts per queue and state, age of the oldest due job",
             "responses": _responses({"200": _json(_ref("StatsBody"), "The counts.")}, "401", "503"),
+        },
+    },
+    "/queues": {
+        "get": {
+            "operationId": "listQueues",
+            "summary": "Every queue: its settings and counts",
+            "responses": _responses(
+                {"200": _json(_ref("QueueList"), "Queues with jobs or settings, sorted by name.")}, "401", "503"
+            ),
+        },
+    },
+    "/queues/{name}": {
+        "patch": {
+            "operationId": "configureQueue",
+            "summary": "Pause, resume or limit a queue (it need not have jobs yet)",
+            "parameters": [
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "description": "The queue's name.",
+                    "schema": {"type": "string", "pattern": QUEUE_PATTERN},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "description": "JSON; a body without a Content-Type is read as JSON too.",
+                "content": {"application/json": {"schema": _ref("QueueSettings")}},
+            },
+            "responses": _responses(
+                {"200": _json(_ref("QueueBody"), "The queue with its settings now.")},
+                *_BODY_ERRORS,
+                e422=_error(
+                    "An empty body, an unknown field, a wrong type or a value out of range (details.field, "
+                    "e.g. rate.per_seconds), or a bad queue name (details.field name); nothing was changed."
+                ),
+            ),
         },
     },
     "/schedules": {

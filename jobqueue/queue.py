@@ -303,7 +303,7 @@ def configure_queue(db: Database | Runner, name: str, changes: dict[str, Any]) -
     row = run(
         db,
         "configure_queue",
-        name=name,
+        queue=name,
         set_paused="paused" in changes,
         paused=changes.get("paused"),
         set_concurrency="concurrency" in changes,

@@ -89,10 +89,10 @@ def db_settings(server_env: dict[str, str]) -> DatabaseSettings:
 
 @pytest.fixture
 def database(db_settings: DatabaseSettings) -> Iterator[dbmod.Database]:
-    """The process Database on an emptied jobs table."""
+    """The process Database on an emptied jobs table, with no queue configured."""
     database = dbmod.Database(db_settings)
     dbmod.set_default(database)
-    database.execute("TRUNCATE jobs")
+    database.execute("TRUNCATE jobs, queues")
     yield database
     dbmod.set_default(None)
 

@@ -132,3 +132,18 @@ async def async_hang(marker: str, seconds: float = 30.0, **_: Any) -> str:
         Path(marker).write_text("cancelled")
         raise
     return "finished"
+
+
+@task(name="tests.interval")
+def interval(path: str, tag: str, seconds: float = 0.2, **_: Any) -> str:
+    """Record when this run starts, as it starts, and when it ends (wall-clock
+    seconds, one line each, appended to a file shared by processes): a run
+    killed midway has left its start."""
+    import time
+
+    with open(path, "a") as fh:
+        fh.write(f"start {tag} {time.time():.6f}\n")
+    time.sleep(seconds)
+    with open(path, "a") as fh:
+        fh.write(f"end {tag} {time.time():.6f}\n")
+    return tag

@@ -54,7 +54,7 @@ def routes_seen(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def _exercise(route: http.Route, make: Any, raw: Any) -> tuple[int, Any]:
     """Send a request that the route should answer successfully."""
     job = submit(make, payload={"n": 1})
-    path = route.path.replace("{id}", job["id"]).replace("{asset}", "app.js")
+    path = route.path.replace("{id}", job["id"]).replace("{asset}", "app.js").replace("{name}", "emails")
     body = None
     if route.name == "submitJob":
         body = {"task": "echo", "payload": {"route": True}}
@@ -64,6 +64,8 @@ def _exercise(route: http.Route, make: Any, raw: Any) -> tuple[int, Any]:
         raw.run("UPDATE jobs SET state = 'failed', finished_at = now() WHERE id = CAST(:id AS uuid)", id=job["id"])
     elif route.name == "process":
         body = {"max_jobs": 5}
+    elif route.name == "configureQueue":
+        body = {"concurrency": 3}
     status, _, answer = call(make(route.method, path, body, AUTH))
     return status, answer
 
@@ -77,6 +79,8 @@ EXPECTED = {
     "retryJob": (200, "job"),
     "process": (200, "drain"),
     "stats": (200, "stats"),
+    "listQueues": (200, "queues"),
+    "configureQueue": (200, "queue"),
     "listSchedules": (200, "schedules"),
     "health": (200, "schema_version"),
     "openapi": (200, "openapi"),

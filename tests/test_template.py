@@ -35,6 +35,8 @@ DESIGNED_ROUTES = {
     ("GET", "/openapi.json"),
     ("GET", "/ui"),
     ("GET", "/ui/{}"),
+    ("GET", "/queues"),
+    ("PATCH", "/queues/{}"),
 }
 
 

@@ -68,7 +68,7 @@ WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_
 -- name: claim
 -- Lease up to :limit due jobs to :worker: of the :queues named, or of any
 -- queue when it is NULL, within each queue's settings (see jobqueue_claim in
--- migrations/0002_scale.sql, where the claim lives whole). Each claim is an
+-- migrations/0005_queue_locks.sql, where the claim lives whole). Each claim is an
 -- attempt. The answer is one JSON text, one value to decode instead of a
 -- driver round of conversions per row and column.
 SELECT jobqueue_claim(:worker, CAST(:queues AS text[]), :limit, CAST(:fits AS float8), CAST(:cap AS float8),
@@ -338,7 +338,7 @@ SELECT name, paused, concurrency, rate_limit, rate_seconds FROM queues ORDER BY 
 -- (as it is on a new queue: not paused, no limits). They apply from the next
 -- claim on, which reads them under the queue's lock.
 INSERT INTO queues (name, paused, concurrency, rate_limit, rate_seconds)
-VALUES (:name, COALESCE(CAST(:paused AS boolean), false), :concurrency, :rate_limit, CAST(:rate_seconds AS float8))
+VALUES (:queue, COALESCE(CAST(:paused AS boolean), false), :concurrency, :rate_limit, CAST(:rate_seconds AS float8))
 ON CONFLICT (name) DO UPDATE SET
     paused = CASE WHEN :set_paused THEN EXCLUDED.paused ELSE queues.paused END,
     concurrency = CASE WHEN :set_concurrency THEN EXCLUDED.concurrency ELSE queues.concurrency END,
