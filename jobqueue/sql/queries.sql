@@ -68,7 +68,7 @@ WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_
 -- name: claim
 -- Lease up to :limit due jobs to :worker: of the :queues named, or of any
 -- queue when it is NULL, within each queue's settings (see jobqueue_claim in
--- migrations/0005_queue_locks.sql, where the claim lives whole). Each claim is an
+-- migrations/0002_scale.sql, where the claim lives whole). Each claim is an
 -- attempt. The answer is one JSON text, one value to decode instead of a
 -- driver round of conversions per row and column.
 SELECT jobqueue_claim(:worker, CAST(:queues AS text[]), :limit, CAST(:fits AS float8), CAST(:cap AS float8),
