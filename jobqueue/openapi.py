@@ -327,12 +327,20 @@ _SCHEMAS: dict[str, Any] = {
                     "pruned": {"type": "integer"},
                     "unfit": {
                         "type": "integer",
-                        "description": "Due jobs whose timeout is longer than this drain's time budget.",
+                        "description": "Jobs set aside (for 10 minutes) because their timeout is longer than any "
+                        "drain's whole budget (the function's timeout).",
+                    },
+                    "abandoned": {
+                        "type": "integer",
+                        "description": "Jobs on threads that outlived their timeout: recorded as timed out, "
+                        "their threads left to end by themselves.",
                     },
                     "stopped": {
-                        "enum": ["idle", "budget", "max_jobs", "limited"],
-                        "description": "Why the drain ended; limited: the due work left is held back by queue "
-                        "limits that other drains' jobs fill.",
+                        "enum": ["idle", "budget", "max_jobs", "limited", "max_drains"],
+                        "description": "Why the drain ended. idle: nothing due; budget: what is left needs more "
+                        "time than this invocation has (a fresh drain takes it over); max_jobs: as asked; "
+                        "limited: the due work left is held back by queue limits that other drains' jobs fill; "
+                        "max_drains: JOBQUEUE_MAX_DRAINS drains were running already, so this one did nothing.",
                     },
                     "seconds": {"type": "number"},
                 },

@@ -51,6 +51,9 @@ SETTINGS_INTERVAL = 5.0
 PARK_SECONDS = 600.0
 # After a claim found nothing while jobs still run, claim again no sooner than this.
 EMPTY_CLAIM_PAUSE = 0.1
+# A drain waits for a rate window to open no longer than this (billed while it
+# waits); a longer wait is left to a later drain.
+RATE_WAIT_MAX = 30.0
 # Without a budget (a command-line drain), writes are retried this long at the end.
 MAX_END_RETRY = 60.0
 _last_prune = 0.0
@@ -274,8 +277,8 @@ class _Drain:
         while True:
             now = time.monotonic()
             self._expire(now)
-            if self.outcomes.next_due() <= now:
-                self.outcomes.flush(self.db)
+            if self.outcomes.next_due() <= now or (self.outcomes and not self.running and not self.waiting):
+                self.outcomes.flush(self.db)  # when nothing else is going on, at once
             self._start_waiting()
             self._trim_waiting()
             if now - _last_compaction >= COUNTS_INTERVAL:
@@ -380,8 +383,9 @@ class _Drain:
         if claim.deferred:
             self.stopped = "budget"
         elif claim.capped:
-            if claim.wait is not None and now + claim.wait < self.deadline - RECORD_MARGIN:
-                self.claim_at = now + claim.wait  # a rate window opens then
+            wait = claim.wait
+            if wait is not None and wait <= RATE_WAIT_MAX and now + wait < self.deadline - RECORD_MARGIN:
+                self.claim_at = now + wait  # a rate window opens then
             elif any(job.queue in claim.capped for job in self.running.values()):
                 self.claim_at = now + EMPTY_CLAIM_PAUSE  # our own jobs will free capacity
             else:
