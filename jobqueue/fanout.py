@@ -29,15 +29,13 @@ import json
 import math
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import db as dbmod
 from . import invocation, log
 from .config import Settings
-
-if TYPE_CHECKING:  # drains import the worker when they run; a submit's cold start does not
-    from .worker import DrainReport
 from .errors import DatabaseUnavailable
+from .report import DrainReport
 
 SLOT_CLASS = 0x6A71  # "jq": the first key of every slot lock
 MAX_HOPS = 10
@@ -220,9 +218,9 @@ def drain(
     assert function is not None
     spread = Spread(db, settings, function, hop, queues)
     if not spread.take_slot():
-        return worker.DrainReport(stopped="max_drains")
+        return DrainReport(stopped="max_drains")
     started = time.monotonic()
-    total = worker.DrainReport()
+    total = DrainReport()
     try:
         while True:
             left = None if budget_seconds is None else budget_seconds - (time.monotonic() - started)

@@ -26,26 +26,20 @@ import random
 import secrets
 import socket
 import time
-import traceback
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from . import db as dbmod
-from . import log, queue, tasks
+from . import failures, log, maintenance, queue, tasks
 from .config import Settings
 from .errors import ClaimLost, DatabaseUnavailable, JobTimeout, Permanent, UnknownTask
 from .execution import CANCEL_GRACE, Executor, Finished, call_async_here
 from .outcomes import Outcomes
-from .spec import json_storable
+from .report import DrainReport
+from .waiting import Job, Waiting
 
 # Seconds kept back after the last job so its outcome can be written in time.
 RECORD_MARGIN = 0.5
-PRUNE_INTERVAL = 300.0
-PRUNE_BATCH = 5000
-COUNTS_INTERVAL = 10.0
 SETTINGS_INTERVAL = 5.0
 # A job that cannot fit any drain's whole budget is set aside this long.
 PARK_SECONDS = 600.0
@@ -56,8 +50,6 @@ EMPTY_CLAIM_PAUSE = 0.1
 RATE_WAIT_MAX = 30.0
 # Without a budget (a command-line drain), writes are retried this long at the end.
 MAX_END_RETRY = 60.0
-_last_prune = 0.0
-_last_compaction = 0.0
 
 # How much work one claim takes, in seconds of expected run time per slot.
 # Claimed jobs wait their turn in this drain while other drains (other
@@ -70,55 +62,6 @@ INLINE_SECONDS = 0.002
 # Mean run time per job, and per task, carried across invocations of a warm container.
 _mean_job_seconds: float | None = None
 _task_seconds: dict[str, float] = {}
-
-
-@dataclass
-class QueueReport:
-    """One queue's share of a drain, for metrics."""
-
-    processed: int = 0
-    succeeded: int = 0
-    retried: int = 0
-    failed: int = 0
-    durations: list[float] = field(default_factory=list)  # seconds each job ran
-    waits: list[float] = field(default_factory=list)  # seconds from due to started (submit-to-start latency)
-
-
-@dataclass
-class DrainReport:
-    processed: int = 0
-    succeeded: int = 0
-    retried: int = 0
-    failed: int = 0
-    rescued: int = 0
-    released: int = 0
-    pruned: int = 0
-    unfit: int = 0  # jobs set aside because their timeout exceeds any drain's budget
-    abandoned: int = 0  # jobs on threads that outlived their timeout (recorded as timed out)
-    stopped: str = "idle"  # idle | budget | max_jobs | limited | max_drains
-    seconds: float = 0.0
-    queues: dict[str, QueueReport] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        body = asdict(self)
-        del body["queues"]
-        return body
-
-    def of(self, name: str) -> QueueReport:
-        entry = self.queues.get(name)
-        if entry is None:
-            entry = self.queues[name] = QueueReport()
-        return entry
-
-
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with 'equal jitter': in [d/2, d] for d = base * 2^(attempt-1).
-
-    Half the delay is kept so retries never pile up at once; half is random so
-    a burst of failures spreads out instead of retrying in lockstep.
-    """
-    ceiling = min(cap, base * (2 ** min(attempt - 1, 62)))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def batch_limit(ceiling: int, slots: int = 1) -> int:
@@ -138,31 +81,6 @@ def _observe(name: str, seconds: float) -> None:
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
-
-
-class _Job:
-    """A claimed job, and what this drain knows of its lease (monotonic times)."""
-
-    __slots__ = (
-        "attempt",
-        "claimed_at",
-        "deadline",
-        "id",
-        "lease_end",
-        "max_attempts",
-        "name",
-        "payload",
-        "queue",
-        "timeout",
-        "waited",
-    )
-
-    def __init__(self, row: list[Any], claimed_at: float, grace: float) -> None:
-        self.id, self.name, self.payload, self.attempt, self.max_attempts, self.timeout, self.queue = row[:7]
-        self.waited = row[7] if len(row) > 7 else None  # seconds from due to claimed
-        self.claimed_at = claimed_at
-        self.lease_end = claimed_at + self.timeout + grace  # it ends no sooner than this
-        self.deadline = float("inf")
 
 
 def drain(
@@ -217,8 +135,6 @@ class _Drain:
         self.ceiling = batch_size or settings.drain_batch_size
         self.slots = settings.concurrency
         self.grace = settings.lease_grace_seconds
-        # A waiting job's lease must outlast its own run by this much when it starts.
-        self.margin = min(1.0, self.grace / 2)
         safety = settings.drain_safety_ms / 1000
         self.started = time.monotonic()
         self.deadline = float("inf") if budget_seconds is None else self.started + budget_seconds - safety
@@ -227,9 +143,8 @@ class _Drain:
         self.report = DrainReport()
         self.outcomes = Outcomes(self.worker)
         self.executor = Executor()
-        self.waiting: deque[_Job] = deque()
-        self.running: dict[Any, _Job] = {}
-        self.lost: set[Any] = set()
+        self.waiting = Waiting(db, self.worker, self.grace)
+        self.running: dict[Any, Job] = {}
         self.claimed = 0
         self.stopped: str | None = None
         self.claim_at = 0.0  # no claim before this (after an empty one, or until a rate window opens)
@@ -237,7 +152,6 @@ class _Drain:
         self.reclaim_first = False
         self.limited: set[str] = set()  # queues with a concurrency limit: free their capacity promptly
         self.limited_at = 0.0
-        self.renew_check_at = 0.0
         self.logging_jobs = log.enabled("INFO")
         self.call: Any = None
         self.interrupted = False
@@ -268,8 +182,8 @@ class _Drain:
                 pass  # a new connection starts with the default anyway
         self.report.stopped = self.stopped or "idle"
         if self.report.stopped == "idle":
-            self.report.pruned = _maybe_prune(self.db, self.settings, self.deadline)
-        _maybe_compact(self.db)
+            self.report.pruned = maintenance.maybe_prune(self.db, self.settings, self.deadline)
+        maintenance.maybe_compact(self.db)
         self.report.seconds = round(time.monotonic() - self.started, 3)
         return self.report
 
@@ -281,8 +195,8 @@ class _Drain:
                 self.outcomes.flush(self.db)  # when nothing else is going on, at once
             self._start_waiting()
             self._trim_waiting()
-            if now - _last_compaction >= COUNTS_INTERVAL:
-                _maybe_compact(self.db)  # a busy system never idles: fold the count rows as it goes
+            if maintenance.compaction_due():
+                maintenance.maybe_compact(self.db)  # a busy system never idles: fold the count rows as it goes
             if self.stopped is None and not self.waiting and len(self.running) < self.slots:
                 if time.monotonic() >= self.claim_at:
                     self._claim()
@@ -304,7 +218,7 @@ class _Drain:
         for job in self.running.values():
             wake = min(wake, job.deadline)
         if self.waiting:
-            wake = min(wake, self.renew_check_at)
+            wake = min(wake, self.waiting.check_at)
         if self.stopped is None and len(self.running) < self.slots:
             wake = min(wake, self.claim_at)
         wake = min(wake, self.deadline)
@@ -350,13 +264,12 @@ class _Drain:
             # A claim whose answer was lost, read back whole: every job this
             # drain holds. Keep what it does not know already; then claim as usual.
             known = set(self.running) | self.outcomes.ids()
-            self.waiting.extend(_Job(row, now, self.grace) for row in claim.rows if row[0] not in known)
+            self.waiting.add([row for row in claim.rows if row[0] not in known], now)
             self.claimed += len(self.waiting)
             self.claim_at = 0.0
             return
-        self.waiting.extend(_Job(row, now, self.grace) for row in claim.rows)
+        self.waiting.add(claim.rows, now)
         self.claimed += len(self.waiting)
-        self.renew_check_at = now + 1.0
         if self.on_claim is not None:
             try:
                 self.on_claim(len(claim.rows), limit, self.deadline - now, bool(claim.deferred))
@@ -426,9 +339,9 @@ class _Drain:
                 self._release_waiting()
                 self.stopped = "budget"
                 return
-            if job.lease_end < now + job.timeout + self.margin or now >= self.renew_check_at:
+            if self.waiting.needs_renewal(job, now):
                 self._renew(now)
-            if job.id in self.lost:
+            if job.id in self.waiting.lost:
                 self.waiting.popleft()  # its lease ran out and another drain owns it now
                 continue
             try:
@@ -442,7 +355,7 @@ class _Drain:
             self.waiting.popleft()
             self._start(job, definition, now)
 
-    def _start(self, job: _Job, definition: tasks.Task, now: float) -> None:
+    def _start(self, job: Job, definition: tasks.Task, now: float) -> None:
         func, payload, timeout = definition.func, job.payload, job.timeout
         if job.waited is not None:  # from due to started: the claim's wait plus the time it waited for a slot
             job.waited = float(job.waited) + (now - job.claimed_at)
@@ -488,51 +401,12 @@ class _Drain:
     # --- leases -----------------------------------------------------------------------
 
     def _renew(self, now: float) -> None:
-        """Extend the leases of the jobs waiting for a slot, so that each outlasts
-        the jobs running now (which it may have to wait for) and then its own run."""
-        self.renew_check_at = now + 1.0
-        if not self.waiting:
-            return
         busy = max((job.deadline - now for job in self.running.values()), default=0.0)
-        busy = busy if busy != float("inf") else 0.0
-        if all(job.lease_end >= now + busy + job.timeout + self.margin for job in self.waiting):
-            return
-        first = self.waiting[0]
-        waits = [0.0 if job is first and len(self.running) < self.slots else busy for job in self.waiting]
-        try:
-            held = queue.renew_leases(
-                self.db,
-                worker=self.worker,
-                ids=[job.id for job in self.waiting],
-                attempts=[job.attempt for job in self.waiting],
-                grace=self.grace,
-                waits=waits,
-            )
-        except DatabaseUnavailable:
-            self.renew_check_at = now + 0.5
-            return
-        for job, wait in zip(self.waiting, waits, strict=True):
-            if str(job.id) in held:
-                job.lease_end = now + job.timeout + self.grace + wait
-            else:
-                self.lost.add(job.id)
+        self.waiting.renew(now, busy if busy != float("inf") else 0.0, slot_free=len(self.running) < self.slots)
 
     def _release_waiting(self) -> None:
         """Give back claimed jobs that never started; their attempt does not count."""
-        rest = [job for job in self.waiting if job.id not in self.lost]
-        self.waiting.clear()
-        if not rest:
-            return
-        give_up = self._give_up_at()
-        while True:
-            try:
-                queue.release(self.db, worker=self.worker, ids=[j.id for j in rest], attempts=[j.attempt for j in rest])
-                self.report.released += len(rest)
-                return
-            except DatabaseUnavailable:
-                if time.monotonic() + 0.2 > give_up:
-                    return  # their leases run out and they are rescued
-                time.sleep(0.2)
+        self.report.released += self.waiting.release(self._give_up_at())
 
     def _trim_waiting(self) -> None:
         """A batch claimed while jobs seemed fast, when they turn out slow: keep
@@ -540,18 +414,7 @@ class _Drain:
         attempt uncounted), for other drains, and for the fan-out to see."""
         if _mean_job_seconds is None or len(self.waiting) <= self.slots:
             return
-        keep = max(self.slots, 2 * batch_limit(self.ceiling, self.slots))
-        if len(self.waiting) <= keep:
-            return
-        excess = [self.waiting.pop() for _ in range(len(self.waiting) - keep)]
-        given = [job for job in excess if job.id not in self.lost]
-        try:
-            queue.release(self.db, worker=self.worker, ids=[j.id for j in given], attempts=[j.attempt for j in given])
-        except DatabaseUnavailable:
-            self.waiting.extend(reversed(excess))  # keep them; they are leased to this drain
-            return
-        self.claimed -= len(excess)
-        log.debug("batch_trimmed", returned=len(given), kept=len(self.waiting))
+        self.claimed -= self.waiting.trim(max(self.slots, 2 * batch_limit(self.ceiling, self.slots)))
 
     def _give_up_at(self) -> float:
         """How long writes may be retried through a database outage at the end."""
@@ -559,7 +422,7 @@ class _Drain:
 
     # --- outcomes ---------------------------------------------------------------------
 
-    def _record(self, job: _Job, result: Any, error: BaseException | None, seconds: float) -> None:
+    def _record(self, job: Job, result: Any, error: BaseException | None, seconds: float) -> None:
         _observe(job.name, seconds)
         stats = self.report.of(job.queue)
         stats.processed += 1
@@ -569,7 +432,7 @@ class _Drain:
         self.report.processed += 1
         urgent = job.queue in self.limited
         if error is None:
-            result_json = None if result is None else _result_json(result)
+            result_json = None if result is None else failures.result_json(result)
             if result is None or result_json is not None:
                 self.outcomes.succeeded(job.id, job.attempt, result_json, job.lease_end, urgent)
                 self.report.succeeded += 1
@@ -592,10 +455,10 @@ class _Drain:
             final = job.attempt >= job.max_attempts or isinstance(error, Permanent)
         self._failed(job, error, final, seconds, urgent or isinstance(error, JobTimeout))
 
-    def _failed(self, job: _Job, exc: BaseException, final: bool, seconds: float, urgent: bool) -> None:
+    def _failed(self, job: Job, exc: BaseException, final: bool, seconds: float, urgent: bool) -> None:
         settings = self.settings
-        delay = 0.0 if final else backoff(job.attempt, settings.retry_base_seconds, settings.retry_max_seconds)
-        entry = json.dumps(_error_entry(exc, job.attempt), default=str)
+        delay = 0.0 if final else failures.backoff(job.attempt, settings.retry_base_seconds, settings.retry_max_seconds)
+        entry = json.dumps(failures.error_entry(exc, job.attempt), default=str)
         self.outcomes.failed(job.id, job.attempt, final, delay, entry, job.lease_end, urgent)
         stats = self.report.of(job.queue)
         if final:
@@ -611,7 +474,7 @@ class _Drain:
             task=job.name,
             attempt=job.attempt,
             outcome="failed" if final else "retry",
-            error=_clean(f"{type(exc).__name__}: {exc}")[:500],
+            error=failures.clean(f"{type(exc).__name__}: {exc}")[:500],
             retry_in=None if final else round(delay, 3),
             duration_ms=round(seconds * 1000, 3),
         )
@@ -633,78 +496,3 @@ class _Drain:
                 self.outcomes.drop()
                 break
             time.sleep(max(0.0, min(self.outcomes.retry_at, give_up) - time.monotonic()))
-
-
-def _result_json(result: Any) -> str | None:
-    """The result as JSON that jsonb accepts, or None when there is no such JSON."""
-    try:
-        text = json.dumps(result, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):
-        return None
-    return text if json_storable(text) else None
-
-
-def _clean(text: str) -> str:
-    """Text jsonb can store: no NUL, no lone surrogates (an error message may hold either)."""
-    text = text.replace("\x00", "\ufffd")
-    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
-    if isinstance(exc, JobTimeout):
-        kind, message = "JobTimeout", "job exceeded its timeout"
-    elif isinstance(exc, UnknownTask):
-        kind, message = "UnknownTask", f"{exc.message} (is its module in JOBQUEUE_TASK_MODULES?)"
-    else:
-        kind, message = type(exc).__name__, str(exc)
-    # The API returns tracebacks: name each file relative to the sys.path entry it
-    # was imported from (jobqueue/worker.py, mytasks.py), never the server's paths.
-    import re
-    import sys
-
-    roots = sorted({os.path.join(os.path.abspath(p), "") for p in sys.path}, key=len, reverse=True)
-
-    def relative(match: re.Match[str]) -> str:
-        path = match.group(1)
-        root = next((r for r in roots if path.startswith(r)), None)
-        shown = path[len(root) :] if root else os.path.basename(path)
-        return f'File "{shown}"'
-
-    text = "".join(traceback.format_exception(exc))
-    return {
-        "attempt": attempt,
-        "at": datetime.now(timezone.utc).isoformat(),
-        "type": kind,
-        "message": _clean(message[:2000]),
-        "traceback": _clean(re.sub(r'File "(/[^"]*)"', relative, text)[-4000:]),
-    }
-
-
-def _maybe_prune(db: dbmod.Database, settings: Settings, deadline: float) -> int:
-    """Prune at most every few minutes per container, so an idle drain stays
-    cheap, but keep going while whole batches come back and time is left, so
-    pruning keeps up with any rate of finished jobs."""
-    global _last_prune
-    now = time.monotonic()
-    if now - _last_prune < PRUNE_INTERVAL:
-        return 0
-    _last_prune = now
-    pruned = 0
-    while True:
-        deleted = queue.prune(db, settings.retention_days * 86400, limit=PRUNE_BATCH)
-        pruned += deleted
-        if deleted < PRUNE_BATCH or time.monotonic() > deadline - 1.0:
-            return pruned
-
-
-def _maybe_compact(db: dbmod.Database) -> None:
-    """Fold the count rows together now and then (every claim, outcome and
-    submit appends some), so that stats stay cheap to read."""
-    global _last_compaction
-    now = time.monotonic()
-    if now - _last_compaction >= COUNTS_INTERVAL:
-        _last_compaction = now
-        try:
-            queue.compact_counts(db)
-        except DatabaseUnavailable:
-            pass  # the next drain folds them

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue import JobSpec, db, log, queue, worker
+from jobqueue import JobSpec, db, failures, log, maintenance, queue, worker
 from jobqueue.config import Settings
 
 from .conftest import wait_until
@@ -52,10 +52,10 @@ def test_failures_retry_with_backoff_then_fail_keeping_each_error(database):
 def test_backoff_is_exponential_jittered_and_capped():
     for attempt in range(1, 12):
         ceiling = min(60.0, 2.0 * 2 ** (attempt - 1))
-        samples = [worker.backoff(attempt, 2.0, 60.0) for _ in range(200)]
+        samples = [failures.backoff(attempt, 2.0, 60.0) for _ in range(200)]
         assert all(ceiling / 2 <= s <= ceiling for s in samples)
         assert len(set(samples)) > 100  # jittered, not lockstep
-    assert worker.backoff(10_000, 2.0, 60.0) <= 60.0
+    assert failures.backoff(10_000, 2.0, 60.0) <= 60.0
 
 
 def test_permanent_error_fails_at_once(database):
@@ -282,8 +282,8 @@ def test_an_idle_drain_prunes_in_batches_until_done(database, raw, monkeypatch):
     queue.enqueue_many(database, [JobSpec("echo") for _ in range(7)])
     worker.drain(database)
     raw.run("UPDATE jobs SET finished_at = now() - interval '30 days'")
-    monkeypatch.setattr(worker, "PRUNE_BATCH", 2)
-    monkeypatch.setattr(worker, "_last_prune", 0.0)
+    monkeypatch.setattr(maintenance, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(maintenance, "_last_prune", 0.0)
     report = worker.drain(database, budget_seconds=30)
     assert (report.stopped, report.pruned) == ("idle", 7)
     assert raw.run("SELECT count(*) FROM jobs")[0][0] == 0

@@ -1,0 +1,45 @@
+"""What a drain did, as its caller (the HTTP answer, the logs, the metrics) reads it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class QueueReport:
+    """One queue's share of a drain, for metrics."""
+
+    processed: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+    durations: list[float] = field(default_factory=list)  # seconds each job ran
+    waits: list[float] = field(default_factory=list)  # seconds from due to started (submit-to-start latency)
+
+
+@dataclass
+class DrainReport:
+    processed: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    failed: int = 0
+    rescued: int = 0
+    released: int = 0
+    pruned: int = 0
+    unfit: int = 0  # jobs set aside because their timeout exceeds any drain's budget
+    abandoned: int = 0  # jobs on threads that outlived their timeout (recorded as timed out)
+    stopped: str = "idle"  # idle | budget | max_jobs | limited | max_drains
+    seconds: float = 0.0
+    queues: dict[str, QueueReport] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        del body["queues"]
+        return body
+
+    def of(self, name: str) -> QueueReport:
+        entry = self.queues.get(name)
+        if entry is None:
+            entry = self.queues[name] = QueueReport()
+        return entry
