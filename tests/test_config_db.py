@@ -61,6 +61,22 @@ def test_statement_timeout_is_set(db_settings):
     conn.close()
 
 
+def test_a_statement_may_take_longer_than_the_connect_timeout(db_settings):
+    """The connect timeout bounds the handshake only: a statement slower than
+    it, within the statement timeout, answers instead of being taken for a
+    lost connection (and resent)."""
+    quick = dataclasses.replace(db_settings, connect_timeout=0.3, statement_timeout_ms=10_000)
+    database = db.Database(quick)
+    assert database.execute("SELECT pg_sleep(1.0), 7")[0][1] == 7
+    assert quick.read_timeout is not None and quick.read_timeout > 10
+    assert dataclasses.replace(quick, statement_timeout_ms=0).read_timeout is None  # no limit: wait as long as it takes
+    database.close()
+    # Nor do plans wait for parameters that never come: every statement is planned afresh.
+    conn = db.connect(db_settings)
+    assert conn.run("SHOW plan_cache_mode")[0][0] == "force_custom_plan"
+    conn.close()
+
+
 def test_one_connection_is_reused_and_reopened_once_when_broken(database, raw):
     pid = database.execute("SELECT pg_backend_pid()")[0][0]
     assert database.run("schema_version")[0][0] >= 1
