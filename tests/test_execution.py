@@ -5,9 +5,6 @@ that run many jobs at once across processes and crashes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,28 +13,9 @@ from pathlib import Path
 from jobqueue import JobSpec, queue, worker
 from jobqueue.config import Settings
 
+from .drains import start_drain
+
 ROOT = Path(__file__).resolve().parents[1]
-
-DRAIN = """
-import json, sys
-from jobqueue import db, tasks, worker
-from jobqueue.config import Settings
-tasks.load_modules(["tests.tasks"])
-settings = Settings(lease_grace_seconds=float(sys.argv[1]), drain_safety_ms=0, concurrency=int(sys.argv[2]))
-report = worker.drain(db.default(), settings=settings, budget_seconds=float(sys.argv[3]))
-print(json.dumps(report.as_dict()))
-"""
-
-
-def start_drain(env: dict[str, str], *, grace: float = 10.0, concurrency: int = 8, budget: float = 60.0):
-    return subprocess.Popen(
-        [sys.executable, "-c", DRAIN, str(grace), str(concurrency), str(budget)],
-        cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT), "JOBQUEUE_LOG_LEVEL": "ERROR"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0, what: str = "the condition") -> None:

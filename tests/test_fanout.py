@@ -44,6 +44,28 @@ def start_stack(server_env: dict[str, str], tmp_path: Path, stacks: list[Stack],
     return stack.wait_ready()
 
 
+def watch_slots(db_settings: Any) -> tuple[list[int], Any]:
+    """Sample how many drains hold a slot, every 10 ms, until the returned done() is called."""
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        own = dbmod.connect(db_settings)  # a connection of its own: pg8000's are not shared by threads
+        while not stop.is_set():
+            seen.append(running_drains(own))
+            time.sleep(0.01)
+        own.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+
+    def done() -> None:
+        stop.set()
+        watcher.join()
+
+    return seen, done
+
+
 def running_drains(raw: Any) -> int:
     return raw.run(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :k AND objsubid = 2 AND granted"
@@ -77,18 +99,8 @@ def test_drains_fan_out_to_the_maximum_and_never_past_it(server_env, db_settings
     out = tmp_path / "spans"
     # 90 jobs of half a second, two at a time: 22 s for one drain, so three are wanted.
     jobs = [{"task": "tests.span", "payload": {"path": str(out), "value": str(i), "seconds": 0.5}} for i in range(90)]
-    seen: list[int] = []
-    done = threading.Event()
+    seen, done = watch_slots(db_settings)
 
-    def watch() -> None:
-        own = dbmod.connect(db_settings)  # a connection of its own: pg8000's are not shared by threads
-        while not done.is_set():
-            seen.append(running_drains(own))
-            time.sleep(0.01)
-        own.close()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
     try:
         status, body = call("POST", f"{url}/jobs/batch", {"jobs": jobs}, TOKEN)
         assert status == 202, body
@@ -98,8 +110,7 @@ def test_drains_fan_out_to_the_maximum_and_never_past_it(server_env, db_settings
             what="every job to run",
         )
     finally:
-        done.set()
-        watcher.join()
+        done()
     assert max(seen) == 3  # it reached the maximum, and never went past it
     lines = [line.split() for line in out.read_text().splitlines()]
     assert sorted(value for value, _, _ in lines) == sorted(str(i) for i in range(90))  # each exactly once
@@ -114,15 +125,7 @@ def test_many_drains_at_once_take_at_most_max_drains_slots(server_env, db_settin
     queue.enqueue_many(
         database, [JobSpec("tests.span", {"path": str(out), "value": str(i), "seconds": 1.0}) for i in range(24)]
     )
-    seen: list[int] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        own = dbmod.connect(db_settings)  # a connection of its own: pg8000's are not shared by threads
-        while not done.is_set():
-            seen.append(running_drains(own))
-            time.sleep(0.01)
-        own.close()
+    seen, done = watch_slots(db_settings)
 
     script = """
 import json
@@ -147,8 +150,6 @@ print(json.dumps(api.process(db.default(), {}, budget_seconds=60, settings=setti
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
     }
-    watcher = threading.Thread(target=watch)
-    watcher.start()
     try:
         procs = [
             subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -156,8 +157,7 @@ print(json.dumps(api.process(db.default(), {}, budget_seconds=60, settings=setti
         ]
         reports = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
     finally:
-        done.set()
-        watcher.join()
+        done()
     assert max(seen) == 3, reports
     assert sum(r["processed"] for r in reports) == 24, reports
     turned_away = [r for r in reports if r["stopped"] == "max_drains"]

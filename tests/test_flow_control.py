@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,30 +16,9 @@ from jobqueue import JobSpec, db, queue, worker
 from jobqueue.config import Settings
 
 from .conftest import wait_until
+from .drains import start_drain
 
 ROOT = Path(__file__).resolve().parents[1]
-
-DRAIN = """
-import json, sys
-from jobqueue import db, tasks, worker
-from jobqueue.config import Settings
-tasks.load_modules(["tests.tasks"])
-grace, concurrency, budget = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-settings = Settings(lease_grace_seconds=grace, concurrency=concurrency, drain_safety_ms=0)
-report = worker.drain(db.default(), settings=settings, budget_seconds=budget or None)
-print(json.dumps(report.as_dict()))
-"""
-
-
-def start_drain(env: dict[str, str], *, grace: float = 10.0, concurrency: int = 8, budget: float = 0.0) -> Any:
-    return subprocess.Popen(
-        [sys.executable, "-c", DRAIN, str(grace), str(concurrency), str(budget)],
-        cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT), "JOBQUEUE_LOG_LEVEL": "ERROR"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def finish(procs: list[Any], timeout: float) -> list[dict[str, Any]]:
