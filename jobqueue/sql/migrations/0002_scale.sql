@@ -146,6 +146,64 @@ BEGIN
     END IF;
 END $$;
 
+-- Lease to p_worker the first p_asks[k] due jobs of each queue p_queues[k],
+-- skipping jobs other claims hold, and park those no drain can ever fit.
+-- Answers the leased jobs as JSON rows (see jobqueue_claim), how many, how
+-- many of each queue, the queues whose next jobs need more than p_fits, and
+-- how many were parked. Called by jobqueue_claim for the queues it serves
+-- together and for each queue after them; runs under its settings.
+CREATE FUNCTION jobqueue_take(
+    p_worker text, p_queues text[], p_asks integer[], p_fits double precision,
+    p_cap double precision, p_grace double precision, p_park double precision,
+    OUT chunk text, OUT taken integer, OUT per_queue integer[], OUT deferred text[], OUT parked integer
+) LANGUAGE plpgsql AS $$
+BEGIN
+    WITH next AS (
+        SELECT j.id, j.queue, j.timeout_seconds
+        FROM unnest(p_queues, p_asks) AS a(name, k), LATERAL (
+            SELECT id, queue, timeout_seconds FROM jobs
+            WHERE queue = a.name AND state = 'pending' AND due
+            ORDER BY priority, run_at, id
+            LIMIT a.k
+            FOR UPDATE SKIP LOCKED) AS j
+        WHERE a.k > 0
+    ), claimed AS (
+        -- By primary key from an array: the planner cannot know how many
+        -- rows "next" holds, and would otherwise hash the whole table.
+        UPDATE jobs AS j
+        SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = p_worker,
+            lease_expires_at = now() + make_interval(secs => j.timeout_seconds + p_grace)
+        WHERE j.id = ANY(ARRAY(SELECT id FROM next WHERE timeout_seconds <= p_fits))
+        RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds, j.queue,
+                  j.priority, j.run_at
+    ), parked_now AS (
+        UPDATE jobs AS j
+        SET due = false, run_at = now() + make_interval(secs => p_park),
+            errors = CASE WHEN j.errors -> -1 ->> 'type' = 'TimeoutExceedsBudget' THEN j.errors
+                ELSE j.errors || jsonb_build_array(jsonb_build_object(
+                    'attempt', j.attempts, 'at', now(), 'type', 'TimeoutExceedsBudget',
+                    'message', format('the job''s timeout (%s s) is longer than a drain''s whole budget '
+                                      '(%s s): it waits until a drain can give it that time',
+                                      j.timeout_seconds, round(p_cap::numeric, 1)))) END
+        WHERE j.id = ANY(ARRAY(SELECT id FROM next WHERE timeout_seconds > p_cap))
+        RETURNING 1
+    )
+    SELECT string_agg(json_build_array(c.id, c.task, c.payload, c.attempts, c.max_attempts,
+                                       c.timeout_seconds, c.queue,
+                                       round(extract(epoch FROM now() - c.run_at), 3))::text, ','
+                      ORDER BY c.priority, c.run_at, c.id),
+           count(*),
+           (SELECT array_agg(coalesce(per.n, 0) ORDER BY t.ord)
+            FROM unnest(p_queues) WITH ORDINALITY AS t(name, ord)
+            LEFT JOIN (SELECT queue, count(*)::integer AS n FROM claimed GROUP BY queue) AS per
+                   ON per.queue = t.name),
+           ARRAY(SELECT DISTINCT x.queue FROM next AS x
+                 WHERE x.timeout_seconds > p_fits AND x.timeout_seconds <= coalesce(p_cap, 'Infinity')),
+           (SELECT count(*) FROM parked_now)
+    INTO chunk, taken, per_queue, deferred, parked
+    FROM claimed AS c;
+END $$;
+
 -- The claim: lease up to p_limit due jobs to p_worker, queues in the order
 -- of their first job (priority, run_at, id), each queue's jobs in that
 -- order, taking no more from a queue than its settings allow.
@@ -277,50 +335,8 @@ BEGIN
     IF cardinality(tier) > 1 THEN
         asks := ARRAY(SELECT p_limit / cardinality(tier) + CASE WHEN i <= p_limit % cardinality(tier) THEN 1 ELSE 0 END
                       FROM generate_series(1, cardinality(tier)) AS i);
-        WITH next AS (
-            SELECT j.id, j.queue, j.timeout_seconds
-            FROM unnest(tier, asks) AS a(name, k), LATERAL (
-                SELECT id, queue, timeout_seconds FROM jobs
-                WHERE queue = a.name AND state = 'pending' AND due
-                ORDER BY priority, run_at, id
-                LIMIT a.k
-                FOR UPDATE SKIP LOCKED) AS j
-            WHERE a.k > 0
-        ), claimed AS (
-            -- By primary key from an array: the planner cannot know how many
-            -- rows "next" holds, and would otherwise hash the whole table.
-            UPDATE jobs AS j
-            SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = p_worker,
-                lease_expires_at = now() + make_interval(secs => j.timeout_seconds + p_grace)
-            WHERE j.id = ANY(ARRAY(SELECT id FROM next WHERE timeout_seconds <= p_fits))
-            RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds, j.queue,
-                      j.priority, j.run_at
-        ), parked_now AS (
-            UPDATE jobs AS j
-            SET due = false, run_at = now() + make_interval(secs => p_park),
-                errors = CASE WHEN j.errors -> -1 ->> 'type' = 'TimeoutExceedsBudget' THEN j.errors
-                    ELSE j.errors || jsonb_build_array(jsonb_build_object(
-                        'attempt', j.attempts, 'at', now(), 'type', 'TimeoutExceedsBudget',
-                        'message', format('the job''s timeout (%s s) is longer than a drain''s whole budget '
-                                          '(%s s): it waits until a drain can give it that time',
-                                          j.timeout_seconds, round(p_cap::numeric, 1)))) END
-            WHERE j.id = ANY(ARRAY(SELECT id FROM next WHERE timeout_seconds > p_cap))
-            RETURNING 1
-        )
-        SELECT string_agg(json_build_array(c.id, c.task, c.payload, c.attempts, c.max_attempts,
-                                           c.timeout_seconds, c.queue,
-                                           round(extract(epoch FROM now() - c.run_at), 3))::text, ','
-                          ORDER BY c.priority, c.run_at, c.id),
-               count(*),
-               (SELECT array_agg(coalesce(per.n, 0) ORDER BY t.ord)
-                FROM unnest(tier) WITH ORDINALITY AS t(name, ord)
-                LEFT JOIN (SELECT queue, count(*)::integer AS n FROM claimed GROUP BY queue) AS per
-                       ON per.queue = t.name),
-               ARRAY(SELECT DISTINCT x.queue FROM next AS x
-                     WHERE x.timeout_seconds > p_fits AND x.timeout_seconds <= coalesce(p_cap, 'Infinity')),
-               (SELECT count(*) FROM parked_now)
-        INTO chunk, n, counts, deferred, gone
-        FROM claimed AS c;
+        SELECT t.chunk, t.taken, t.per_queue, t.deferred, t.parked INTO chunk, n, counts, deferred, gone
+        FROM jobqueue_take(p_worker, tier, asks, p_fits, p_cap, p_grace, p_park) AS t;
 
         taken := n;
         parked := gone;
@@ -374,41 +390,8 @@ BEGIN
             END IF;
         END IF;
 
-        WITH next AS (
-            SELECT id, timeout_seconds FROM jobs
-            WHERE queue = qname AND state = 'pending' AND due
-            ORDER BY priority, run_at, id
-            LIMIT want
-            FOR UPDATE SKIP LOCKED
-        ), claimed AS (
-            UPDATE jobs AS j
-            SET state = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = p_worker,
-                lease_expires_at = now() + make_interval(secs => j.timeout_seconds + p_grace)
-            FROM next WHERE j.id = next.id AND next.timeout_seconds <= p_fits
-            RETURNING j.id, j.task, j.payload, j.attempts, j.max_attempts, j.timeout_seconds,
-                      j.priority, j.run_at
-        ), parked_now AS (
-            UPDATE jobs AS j
-            SET due = false, run_at = now() + make_interval(secs => p_park),
-                errors = CASE WHEN j.errors -> -1 ->> 'type' = 'TimeoutExceedsBudget' THEN j.errors
-                    ELSE j.errors || jsonb_build_array(jsonb_build_object(
-                        'attempt', j.attempts, 'at', now(), 'type', 'TimeoutExceedsBudget',
-                        'message', format('the job''s timeout (%s s) is longer than a drain''s whole budget '
-                                          '(%s s): it waits until a drain can give it that time',
-                                          j.timeout_seconds, round(p_cap::numeric, 1)))) END
-            FROM next WHERE j.id = next.id AND next.timeout_seconds > p_cap
-            RETURNING 1
-        )
-        SELECT string_agg(json_build_array(c.id, c.task, c.payload, c.attempts, c.max_attempts,
-                                           c.timeout_seconds, qname,
-                                           round(extract(epoch FROM now() - c.run_at), 3))::text, ','
-                          ORDER BY c.priority, c.run_at, c.id),
-               count(*),
-               (SELECT count(*) FROM next WHERE timeout_seconds > p_fits
-                                          AND timeout_seconds <= coalesce(p_cap, 'Infinity')),
-               (SELECT count(*) FROM parked_now)
-        INTO chunk, n, late, gone
-        FROM claimed AS c;
+        SELECT t.chunk, t.taken, cardinality(t.deferred), t.parked INTO chunk, n, late, gone
+        FROM jobqueue_take(p_worker, ARRAY[qname], ARRAY[want], p_fits, p_cap, p_grace, p_park) AS t;
 
         taken := taken + n;
         parked := parked + gone;
