@@ -2,7 +2,8 @@
 
 Starts the local stack on a fresh embedded PostgreSQL in a temporary folder
 (your own ``.jobqueue/`` and any DB_* settings are left alone), seeds jobs in
-three queues (succeeded, failed with errors, cancelled, pending), and writes
+three queues (succeeded, failed with errors, cancelled, pending; one queue
+limited, one paused), and writes
 ``docs/dashboard-queues.png`` and ``docs/dashboard-job.png`` at 1200 px wide::
 
     .venv/bin/python docs/screenshots.py
@@ -118,7 +119,8 @@ def call(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
 
 
 def seed(url: str, token: str) -> str:
-    """Jobs in three queues; returns the id of a failed job with two attempts."""
+    """Jobs in three queues, one limited and one paused; returns the id of a
+    failed job with two attempts."""
 
     def submit(task_name: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return call(url, token, "POST", "/jobs", {"task": task_name, "payload": payload, **extra})["job"]
@@ -147,6 +149,10 @@ def seed(url: str, token: str) -> str:
         submit("emails.send", {"to": f"{name}@example.com", "subject": "Welcome"})
     submit("reports.build", {"month": "2026-12"}, delay_seconds=1800)
     submit("images.resize", {"url": "https://cdn.example.com/p/2001.jpg", "width": 1280})
+
+    # Settings, as the table shows them: limits on one queue, another paused.
+    call(url, token, "PATCH", "/queues/emails", {"concurrency": 2, "rate": {"limit": 100, "per_seconds": 60}})
+    call(url, token, "PATCH", "/queues/images", {"paused": True})
     return flaky["id"]
 
 
@@ -161,7 +167,7 @@ def shoot(url: str, token: str, failed_id: str) -> list[Path]:
         page.fill("#token", token)
         page.click("#signin button[type=submit]")
         page.wait_for_selector("#jobs tbody tr")
-        page.wait_for_selector("#queues tbody tr")
+        page.wait_for_selector("#queues tbody tr .badge.paused")
         page.wait_for_timeout(300)  # let the fonts settle
         written.append(DOCS / "dashboard-queues.png")
         page.screenshot(path=written[-1])

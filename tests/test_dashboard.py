@@ -57,7 +57,7 @@ def directives(policy: str) -> dict[str, str]:
     return {part.strip().split(" ", 1)[0]: part.strip().partition(" ")[2] for part in policy.split(";")}
 
 
-def event_for(make: Any, url: str, stage: str, **kwargs: Any) -> dict[str, Any]:
+def event_for(make: Any, url: str, stage: str, method: str = "GET", **kwargs: Any) -> dict[str, Any]:
     """The event API Gateway sends for ``url``: v2 puts the stage in rawPath (the
     helper adds it), v1 gives the path without it."""
     path = urlsplit(url).path
@@ -65,7 +65,7 @@ def event_for(make: Any, url: str, stage: str, **kwargs: Any) -> dict[str, Any]:
     if stage != "$default":
         assert path.startswith(f"/{stage}/"), f"{url} left the stage"
         path = path[len(stage) + 1 :]
-    return make("GET", path, query=query or None, stage=stage, **kwargs)
+    return make(method, path, query=query or None, stage=stage, **kwargs)
 
 
 # --- the page ------------------------------------------------------------------------
@@ -130,13 +130,22 @@ def test_files_and_data_resolve_beside_the_page_behind_a_stage(make: Any, stage:
         assert headers["Cache-Control"] == "public, max-age=31536000, immutable"  # the page names its version
         assert body == (UI_DIR / Path(urlsplit(url).path).name).read_text()
 
-    # What the script fetches ("jobs", "stats") is the API beside the page.
-    for relative in ("stats", "jobs?limit=5"):
-        status, _, body = call(event_for(make, urljoin(page_url, relative), stage, headers=AUTH))
+    # What the script fetches ("queues", "jobs", and "stats" where no /queues is
+    # deployed) and changes ("queues/<name>") is the API beside the page.
+    for method, relative, data in [
+        ("GET", "queues", None),
+        ("GET", "stats", None),
+        ("GET", "jobs?limit=5", None),
+        ("PATCH", "queues/staged", {"paused": True}),
+    ]:
+        event = event_for(make, urljoin(page_url, relative), stage, method, body=data, headers=AUTH)
+        status, _, body = call(event)
         assert (status, body["status"]) == (200, "ok"), body
-        status, _, body = call(event_for(make, urljoin(page_url, relative), stage))
+        status, _, body = call(event_for(make, urljoin(page_url, relative), stage, method, body=data))
         assert status == 401  # the page is public; the data is not
         assert_error(body)
+    status, _, body = call(event_for(make, urljoin(page_url, "queues"), stage, headers=AUTH))
+    assert [(q["name"], q["paused"]) for q in body["queues"]] == [("staged", True)]
 
 
 @pytest.mark.parametrize("make", [v1, v2], ids=["v1", "v2"])
