@@ -60,24 +60,8 @@ BUSY_HELD = 2  # busy jobs another worker is running: what fills its concurrency
 
 
 def _worker(env: dict[str, str], budget: float, ready: Any, go: MpEvent, stop: MpEvent) -> None:
-    """Child process: worker.drain in a loop, as a warm Lambda container would,
-    each drain with a Lambda's time budget."""
-    os.environ.update(env)
-    from jobqueue import db as dbmod
-    from jobqueue import tasks, worker
-    from jobqueue.config import Settings
-
-    tasks.load_modules([])
-    settings = Settings.from_env()
-    database = dbmod.Database(settings.db)
-    database.execute("SELECT 1")  # connect before the clock starts
-    ready.put(os.getpid())
-    go.wait()
-    while True:
-        report = worker.drain(database, settings=settings, budget_seconds=budget)
-        if report.processed == 0 and stop.wait(0.005):
-            break
-    database.close()
+    """Child process: drains with a Lambda's time budget, one after another."""
+    common.drain_loop(env, budget, ready, go, None, stop)
 
 
 class Bench:

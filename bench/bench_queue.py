@@ -15,7 +15,13 @@ a slow minute on the machine hits every system alike, and medians are
 reported. Every drain starts with N pending jobs in a freshly truncated
 and ANALYZEd table, starts its workers and connects them first, then
 releases them together and stops the clock when no job is left pending or
-running (polled every 20 ms), exactly as the PgQueuer baseline does.
+running (polled every 20 ms), exactly as the PgQueuer baseline does; or,
+with --done-by workers, when the workers have reported every job done, so
+that no query of the harness's own competes with the drain (what
+bench_regression.py uses to compare two trees of jobqueue alike).
+
+JOBQUEUE_BENCH_TREE names another checkout whose jobqueue package is
+measured with this harness (bench_regression.py sets it).
 
 jobqueue's tables live in their own database (default jobqueue_bench,
 created when missing); the bench drops and re-migrates them at start and
@@ -40,11 +46,13 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+TREE = Path(os.environ.get("JOBQUEUE_BENCH_TREE") or ROOT)  # whose jobqueue package is measured
+if str(TREE) not in sys.path:
+    sys.path.insert(0, str(TREE))
 
 import common  # noqa: E402 - after the path fix-up, like the package imports below
 
@@ -107,19 +115,24 @@ def _drain(
     procs: int,
     jobs: int,
     label: str,
+    done_by: str = "poll",
 ) -> float:
     """Run `procs` worker processes until no job is unfinished; return seconds.
 
-    Workers connect and signal ready before the clock starts; the parent's
-    own connection `conn` polls. Start-up and shut-down are not counted.
+    Workers connect and signal ready before the clock starts. The parent's
+    own connection `conn` polls, or (``done_by="workers"``) the workers
+    report the jobs each drain finished. Start-up and shut-down are not counted.
     """
     ctx = mp.get_context("spawn")
-    ready = ctx.Queue()
+    ready, finished = ctx.Queue(), ctx.Queue()
     go, stop = ctx.Event(), ctx.Event()
-    children = [ctx.Process(target=target, args=(*target_args, ready, go, stop), daemon=True) for _ in range(procs)]
+    children = [
+        ctx.Process(target=target, args=(*target_args, ready, go, finished, stop), daemon=True) for _ in range(procs)
+    ]
     for p in children:
         p.start()
     timeout = max(120.0, jobs / 100)
+    count = 0
     try:
         for _ in children:
             ready.get(timeout=60)
@@ -127,13 +140,23 @@ def _drain(
         go.set()
         next_report = t0 + 1.0
         while True:
-            time.sleep(POLL_SECONDS)
-            if conn.run(UNFINISHED)[0][0]:
-                elapsed = time.perf_counter() - t0
-                break
+            if done_by == "workers":
+                try:
+                    count += finished.get(timeout=POLL_SECONDS)
+                except Empty:
+                    pass
+                if count >= jobs:
+                    elapsed = time.perf_counter() - t0
+                    break
+            else:
+                time.sleep(POLL_SECONDS)
+                if conn.run(UNFINISHED)[0][0]:
+                    elapsed = time.perf_counter() - t0
+                    break
             now = time.perf_counter()
             if now >= next_report:
-                common.progress(f"{label}: {conn.run(SUCCEEDED)[0][0]}/{jobs} done")
+                done = count if done_by == "workers" else conn.run(SUCCEEDED)[0][0]
+                common.progress(f"{label}: {done}/{jobs} done")
                 next_report = now + 1.0
             if now - t0 > timeout:
                 raise TimeoutError(f"{label}: jobs still unfinished after {timeout:.0f}s")
@@ -172,24 +195,9 @@ def _ours_env(cfg: common.DbConfig, job_logs: bool) -> dict[str, str]:
     return env
 
 
-def _ours_worker(env: dict[str, str], ready: Any, go: MpEvent, stop: MpEvent) -> None:
+def _ours_worker(env: dict[str, str], ready: Any, go: MpEvent, finished: Any, stop: MpEvent) -> None:
     """Child process: worker.drain in a loop, as a warm Lambda container would."""
-    os.environ.update(env)
-    from jobqueue import db as dbmod
-    from jobqueue import tasks, worker
-    from jobqueue.config import Settings
-
-    tasks.load_modules([])
-    settings = Settings.from_env()
-    database = dbmod.Database(settings.db)
-    database.execute("SELECT 1")  # connect before the clock starts
-    ready.put(os.getpid())
-    go.wait()
-    while True:
-        report = worker.drain(database, settings=settings)
-        if report.processed == 0 and stop.wait(0.005):
-            break
-    database.close()
+    common.drain_loop(env, None, ready, go, finished, stop)
 
 
 class Ours:
@@ -233,7 +241,7 @@ class Ours:
 
     def drain(self, conn: Any, n: int, procs: int) -> float:
         env = _ours_env(self.cfg, self.args.job_logs)
-        return _drain(conn, _ours_worker, (env,), procs, n, f"ours drain_{procs}")
+        return _drain(conn, _ours_worker, (env,), procs, n, f"ours drain_{procs}", self.args.done_by)
 
     def close(self) -> None:
         self.database.close()
@@ -243,7 +251,9 @@ class Ours:
 # raw SQL: jobqueue's statements, no jobqueue Python around them
 
 
-def _raw_worker(cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: MpEvent, stop: MpEvent) -> None:
+def _raw_worker(
+    cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: MpEvent, finished: Any, stop: MpEvent
+) -> None:
     """Child process: claim a batch, complete it, repeat. Nothing else.
 
     Same session setting as worker.drain (asynchronous commit), so the gap
@@ -267,6 +277,7 @@ def _raw_worker(cfg: common.DbConfig, batch: int, grace: float, ready: Any, go: 
                 break
             continue
         complete.run(batch=records(worker, [r[0] for r in rows], [r[3] for r in rows], r=[None] * len(rows)))
+        finished.put(len(rows))
     conn.close()
 
 
@@ -303,7 +314,7 @@ class Raw:
 
     def drain(self, conn: Any, n: int, procs: int) -> float:
         target_args = (self.cfg, self.args.raw_batch, 10.0)
-        return _drain(conn, _raw_worker, target_args, procs, n, f"raw drain_{procs}")
+        return _drain(conn, _raw_worker, target_args, procs, n, f"raw drain_{procs}", self.args.done_by)
 
     def close(self) -> None:
         self.conn.close()
@@ -462,6 +473,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--enqueue-batch", type=int, default=1000, help="jobs per batch enqueue call (jobqueue max 1000)")
     p.add_argument("--raw-batch", type=int, default=500, help="claim size of the raw SQL loop (jobqueue's ceiling)")
     p.add_argument("--job-logs", action="store_true", help="keep jobqueue's per-job INFO log lines")
+    p.add_argument(
+        "--done-by",
+        choices=("poll", "workers"),
+        default="poll",
+        help="stop a drain's clock on a poll of the table (as for PgQueuer) or on the workers' reports",
+    )
     p.add_argument(
         "--pgqueuer-args",
         default="",

@@ -2,11 +2,14 @@
 
 Checks out REF (default: the first release, before drains ran jobs side by
 side and before the per-queue claim) in a temporary git worktree, and runs
-bench_queue.py's own measurements of jobqueue ("ours": enqueue one by one, in
-batches, drain with 1 and 4 processes) for that tree and this one, in
-alternating rounds, each in a database of its own on the same server. The
-ratios this tree / REF are what the issues' "within 10% of today's" targets
-read.
+this tree's bench_queue.py measurements of jobqueue ("ours": enqueue one by
+one, in batches, drain with 1 and 4 processes) on that tree's package and on
+this one, in alternating rounds, each in a database of its own on the same
+server. One harness measures both, and a drain's clock stops on its
+workers' reports rather than on a poll of the table (a query whose cost
+depends on each schema's indexes, and which shares the server with the
+drain). The ratios this tree / REF are what the issues' "within 10% of
+today's" targets read.
 
 Usage (from the repository root; needs the git history):
     .venv/bin/python bench/bench_regression.py --jobs 20000 --runs 3
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +39,9 @@ def measure(tree: Path, database: str, args: argparse.Namespace, out: Path) -> d
     """One round of bench_queue.py's jobqueue measurements in ``tree``."""
     command = [
         sys.executable,
-        "bench/bench_queue.py",
+        str(ROOT / "bench" / "bench_queue.py"),
+        "--done-by",
+        "workers",
         "--only",
         "ours",
         "--runs",
@@ -57,7 +63,8 @@ def measure(tree: Path, database: str, args: argparse.Namespace, out: Path) -> d
         "--db-user",
         args.db_user,
     ]
-    done = subprocess.run(command, cwd=tree, capture_output=True, text=True)
+    env = {**os.environ, "JOBQUEUE_BENCH_TREE": str(tree)}
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"bench_queue.py failed in {tree}:\n{done.stderr[-3000:]}")
     return json.loads(out.read_text())["medians"]["ours"]

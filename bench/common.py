@@ -256,3 +256,33 @@ def print_table(
                 print(f"  {label}: {value:.2f}{goal} {verdict}")
     if reproduce:
         print(f"reproduce: {reproduce}")
+
+
+def drain_loop(env: dict[str, str], budget: float | None, ready: Any, go: Any, finished: Any, stop: Any) -> None:
+    """Body of a benchmark's drain process: ``worker.drain`` in a loop, as a warm
+    Lambda container runs one drain after another.
+
+    It connects before it says it is ready, so the clock never counts a
+    connection; ``finished`` (a queue, or None) hears how many jobs each
+    drain ran. Imports jobqueue only here: the PgQueuer venv imports this
+    module too.
+    """
+    os.environ.update(env)
+    from jobqueue import db as dbmod
+    from jobqueue import tasks, worker
+    from jobqueue.config import Settings
+
+    tasks.load_modules([])
+    settings = Settings.from_env()
+    database = dbmod.Database(settings.db)
+    database.execute("SELECT 1")
+    ready.put(os.getpid())
+    go.wait()
+    while True:
+        kwargs = {} if budget is None else {"budget_seconds": budget}
+        report = worker.drain(database, settings=settings, **kwargs)
+        if report.processed and finished is not None:
+            finished.put(report.processed)
+        if report.processed == 0 and stop.wait(0.005):
+            break
+    database.close()

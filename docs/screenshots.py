@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,19 +35,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from jobqueue import Permanent, task  # noqa: E402
+from tests import chromium  # noqa: E402
 
 WIDTH, HEIGHT = 1200, 800
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 # --- demo tasks (registered in the stack's process) ------------------------------------
 
@@ -73,14 +62,6 @@ def resize(url: str, width: int = 800, **_: Any) -> dict[str, Any]:
 
 
 # --- the stack ----------------------------------------------------------------------
-
-
-def find_chromium() -> str:
-    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        found = candidate and shutil.which(candidate)
-        if found:
-            return found
-    sys.exit("no Chromium found: install the chromium package, or set CHROMIUM to a Chrome or Chromium binary")
 
 
 def start_stack(folder: Path, token: str) -> tuple[subprocess.Popen[str], str]:
@@ -159,9 +140,10 @@ def seed(url: str, token: str) -> str:
 def shoot(url: str, token: str, failed_id: str) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
+    executable = chromium.find() or sys.exit(chromium.MISSING)
     written = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=find_chromium(), args=BROWSER_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=chromium.LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         page.goto(f"{url}/ui")
         page.fill("#token", token)

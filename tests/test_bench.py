@@ -29,6 +29,7 @@ def run_bench(server_env: dict[str, str], *args: str) -> str:
     "script",
     [
         ("bench/bench_queue.py", "--jobs", "300", "--runs", "1", "--skip-pgqueuer", "--workers", "2"),
+        ("bench/bench_queue.py", "--jobs", "300", "--runs", "1", "--skip-pgqueuer", "--done-by", "workers"),
         ("bench/bench_handler.py", "--rounds", "2", "--per-round", "20", "--cold-runs", "2"),
         ("bench/bench_flow.py", "--quick"),
         ("bench/bench_periodic.py", "--schedules", "20", "--calls", "20"),

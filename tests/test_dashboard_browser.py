@@ -10,8 +10,6 @@ page as it really runs, not only to be sent.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,19 +18,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from . import chromium
 from .localstack import Stack, call, free_port, stack_env
 
 TOKEN = "browser-test-token"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = {"x": '<img src=x onerror="window.__pwned=1">', "y": "<script>window.__pwned=2</script>"}
 WAIT_MS = 20_000  # for what the page shows after a refresh (every 5 s) or a drain (every 0.5 s)
 
@@ -45,23 +34,15 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-def find_chromium() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        found = candidate and shutil.which(candidate)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = find_chromium()
+    executable = chromium.find()
     if executable is None:
-        pytest.skip("no Chromium found (install the chromium package, or set CHROMIUM to a Chrome binary)")
+        pytest.skip(chromium.MISSING)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+        launched = playwright.chromium.launch(executable_path=executable, args=chromium.LAUNCH_ARGS)
         yield launched
         launched.close()
 
