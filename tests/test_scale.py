@@ -389,6 +389,17 @@ def quiet_table(raw) -> Iterator[None]:
 
 def test_a_connection_warmed_on_an_empty_table_drains_a_burst_with_the_right_plans(explained, raw, quiet_table):
     database, plans = explained
+    # A table that has been in use, then emptied (pruned, drained): ANALYZE of
+    # an empty table keeps the column statistics it had, so this is what a
+    # warm container meets. (A table never analyzed at all, on a fresh
+    # install before autovacuum first runs, is not this test's case: there
+    # the planner has no statistics, and lists and prune may read a queue's
+    # or the finished jobs' rows whole until autovacuum has run.)
+    add(raw, 300, QUEUES[:3], state="succeeded", age=DAY)
+    add(raw, 100, QUEUES[:3], state="failed", age=DAY)
+    add(raw, 100, QUEUES[:3], age=600)
+    settle(raw)
+    raw.run("DELETE FROM jobs")
     settle(raw)
     # Every statement a polling container runs, more than five times on an empty
     # table: when PostgreSQL would switch a prepared statement to its generic plan.
