@@ -76,9 +76,6 @@ class Waiting:
         self.jobs.extend(Job(row, claimed_at, self.grace) for row in rows)
         self.check_at = claimed_at + RENEW_CHECK_EVERY
 
-    def needs_renewal(self, job: Job, now: float) -> bool:
-        return job.lease_end < now + job.timeout + self.margin or now >= self.check_at
-
     def renew(self, now: float, busy: float, *, slot_free: bool) -> None:
         """Extend the leases so that each outlasts the jobs running now (``busy``
         seconds at most, which it may have to wait for) and then its own run."""
