@@ -14,6 +14,9 @@ What it answers, each figure against a baseline measured in the same run:
   empty table) meets 100,000 new jobs; its rate against a fresh connection's.
 * reads: stats, lists, get, prune and rescue on a table of 10,000,000 jobs,
   mostly finished, as an operator's dashboard and the drains call them.
+* lists: a list by state across queues reads the queues' index one queue at
+  a time (there is no index by state alone, which every job would pay for):
+  its time on 500,000 finished jobs spread over 10, 100 and 1,000 queues.
 
 Every drain runs jobqueue's own worker.drain in a child process that connects
 before the clock starts; reads call jobqueue's api/queue functions. Big tables
@@ -48,7 +51,7 @@ if str(ROOT) not in sys.path:
 import common  # noqa: E402 - after the path fix-up
 import scale_build as build  # noqa: E402
 
-SECTIONS = ("drains", "idle", "warm", "reads")
+SECTIONS = ("drains", "idle", "warm", "reads", "lists")
 DAY = 86400.0
 QUICK = {
     "drain_jobs": 400,
@@ -60,7 +63,9 @@ QUICK = {
     "running": 30,
     "calls": 10,
     "runs": 1,
+    "list_rows": 5000,
 }
+LIST_QUEUES = (10, 100, 1000)  # queues in the tables of the "lists" section
 
 
 # --------------------------------------------------------------------------
@@ -643,6 +648,39 @@ def reads(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) ->
         conn.close()
 
 
+def lists(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) -> None:
+    """A list by state across queues, as the number of queues grows."""
+    from jobqueue import api
+    from jobqueue import db as dbmod
+    from jobqueue.config import Settings
+
+    figures.lines.append(f"lists by state across queues, {args.list_rows:,} finished jobs, API default page of 50:")
+    for count in LIST_QUEUES:
+        queues = [f"queue-{k:04d}" for k in range(count)]
+        name, what = f"{args.database}_lists_{count}", f"lists:{args.list_rows}:{count}:{_schema()}"
+        if _reusable(admin, args, name, what):
+            cfg, conn = _database(admin, name, fresh=False)
+        else:
+            cfg, conn = _database(admin, name, fresh=True)
+            with build.BulkLoad(conn):
+                build.history(conn, args.list_rows, queues, failed=0.05, cancelled=0.03, days=14)
+            build.settle(conn, f"{count} queues")
+            conn.run("INSERT INTO bench_built VALUES (:w)", w=what)
+        database = dbmod.Database(Settings.from_env({**os.environ, **_jobq_env(cfg)}).db)
+        try:
+            for state in ("failed", "succeeded"):
+                api.list_jobs(database, state=state)  # prepared once, as in a warm container
+                samples = []
+                for _ in range(args.calls):
+                    t0 = time.perf_counter()
+                    api.list_jobs(database, state=state)
+                    samples.append(time.perf_counter() - t0)
+                figures.timing(f"list state={state}, {count} queues", samples, 20)
+        finally:
+            database.close()
+            conn.close()
+
+
 def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts.get(s, 0):,} {s}" for s in ("succeeded", "failed", "cancelled", "pending", "running"))
 
@@ -674,6 +712,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="running jobs among them: what 4 drains claiming 500 at a time hold (default %(default)s)",
     )
     p.add_argument("--calls", type=int, default=200, help="calls per read measured (default %(default)s)")
+    p.add_argument("--list-rows", type=int, default=500_000, help="finished jobs in each table of the lists section")
     p.add_argument(
         "--runs", type=int, default=3, help="interleaved rounds of the drains; medians reported (default %(default)s)"
     )
@@ -697,7 +736,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin = common.db_from_args(args)
     figures = Figures()
     sections = args.only or list(SECTIONS)
-    for name, section in (("drains", drains), ("idle", idle), ("warm", warm), ("reads", reads)):
+    for name, section in (("drains", drains), ("idle", idle), ("warm", warm), ("reads", reads), ("lists", lists)):
         if name in sections:
             section(admin, args, figures)
     print()

@@ -328,9 +328,15 @@ def test_every_list_reads_about_what_it_returns(explained, history, cursor):
         assert all(job[k] == v for job in page.jobs for k, v in filters.items())
         # Every job before the cursor is finished; without one, every list has a page.
         assert page.jobs or (cursor and filters.get("state") in ("pending", "running")), filters
-        # A page, plus for lists of every state one page of each; running jobs
-        # (held by drains, few) are read whole to sort them.
-        most = 4 * (limit + 1) + history["running"] + limit + 5
+        # A page, plus for lists of every state one page of each state, and for
+        # lists of one state across queues two entries per queue (one to find
+        # it, one for its newest job) and a page from at most a page's worth
+        # of queues (here all ten); running jobs (held by drains, few) are
+        # read whole to sort them.
+        if set(filters) == {"state"}:
+            most = 2 * len(QUEUES) + len(QUEUES) * (limit + 1) + limit + 5
+        else:
+            most = 4 * (limit + 1) + history["running"] + limit + 5
         plans.check(most, f"list {filters} {'after a cursor' if cursor else 'first page'}")
 
 
@@ -358,6 +364,49 @@ def test_every_list_pages_through_exactly_its_jobs_newest_first(database, raw):
                 break
             cursor = page.next_cursor
         assert seen == expected, filters
+
+
+def test_a_list_by_state_over_more_queues_than_a_page_pages_through_every_job(database, raw):
+    """With more queues than a page holds, the list passes over queues whose
+    newest job is older than the page can reach: paged to the end, it still
+    gives every job once, newest first, with busy, quiet and interleaved queues."""
+    many = [f"q{k:02d}" for k in range(30)]
+    for k, name in enumerate(many):
+        add(raw, 1 + (k * 7) % 11, name, state="failed", age=DAY * (1 + k % 4), task="a" if k % 3 else "b")
+        add(raw, 2, name, state="succeeded", age=DAY)
+    add(raw, 40, many[:2], state="failed", age=600)  # two queues hold the newest failures
+    for filters, limit in (({"state": "failed"}, 3), ({"state": "failed"}, 1), ({"state": "failed", "task": "a"}, 4)):
+        where = " AND ".join(f"{k} = :{k}" for k in filters)
+        expected = [
+            r[0] for r in raw.run(f"SELECT CAST(id AS text) FROM jobs WHERE {where} ORDER BY id DESC", **filters)
+        ]
+        seen, cursor = [], None
+        while True:
+            page = queue.list_jobs(database, cursor=cursor, limit=limit, **filters)
+            assert len(page.jobs) <= limit
+            seen += [job["id"] for job in page.jobs]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == expected, (filters, limit)
+
+
+def test_a_list_by_state_reads_pages_from_at_most_a_page_of_queues(explained, raw):
+    """Forty queues with old failures and two with new ones: a page of failed
+    jobs reads one or two entries of every queue, and whole pages from no more
+    queues than the page holds jobs (the ones whose newest job reaches the
+    page), not from all forty-two."""
+    database, plans = explained
+    for k in range(40):
+        add(raw, 60, f"old{k:02d}", state="failed", age=10 * DAY)
+    add(raw, 60, ["new0", "new1"], state="failed", age=600)
+    settle(raw)
+    plans.collect()
+    page = queue.list_jobs(database, state="failed", limit=10)
+    plans.collect()
+    assert {job["queue"] for job in page.jobs} <= {"new0", "new1"} and len(page.jobs) == 10
+    page_rows = 10 + 1  # list_jobs asks for one more, to know there is a next page
+    plans.check(2 * 42 + page_rows * page_rows + page_rows + 5, "list state=failed over 42 queues")
 
 
 def test_prune_and_rescue_read_what_they_change(explained, raw):

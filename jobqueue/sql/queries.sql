@@ -166,9 +166,10 @@ SELECT {job_columns} FROM jobs WHERE id = CAST(:id AS uuid);
 -- Jobs newest first, keyset-paginated on id (ids are time-ordered UUIDv7),
 -- optionally of one task: the primary key read backwards. The list queries
 -- differ by what they filter on, so that each has one plan that reads only
--- the rows it returns (plus :limit per state at most): by state through
--- jobs_state_list_idx, by queue through jobs_queue_list_idx, running jobs
--- (few) through jobs_running_idx. A task filter narrows what those find.
+-- the rows it returns (plus :limit per state, or per queue, at most): by
+-- queue (and state) through jobs_queue_list_idx, by state alone through the
+-- same index queue by queue, running jobs (few) through jobs_running_idx. A
+-- task filter narrows what those find.
 SELECT {job_columns} FROM jobs
 WHERE (CAST(:task AS text) IS NULL OR task = :task)
       AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
@@ -176,8 +177,17 @@ ORDER BY id DESC
 LIMIT :limit;
 
 -- name: list_state
--- Jobs in one state other than running, newest first: one range of
--- jobs_state_list_idx, read backwards from the cursor.
+-- Jobs in one state other than running, newest first, across queues, from
+-- jobs_queue_list_idx (an index by state alone would read one range, but
+-- every job would pay for its entries when it is submitted and when it
+-- finishes). The queues are found by skipping through the index, one probe
+-- each; then each queue's newest job in the state, one entry each. The
+-- :limit-th newest of those is a floor: :limit queues have a job at or above
+-- it, so no job of the page is below it, and only the queues whose newest
+-- job reaches the floor (at most a page's worth, ties aside) are read
+-- further, :limit entries each at most. Their ids are merged and only the
+-- newest :limit fetched whole. So it reads two entries per queue and at most
+-- :limit pages, whatever the table holds.
 --
 -- The state is not matched with "state = :state", nor the order written
 -- "ORDER BY id": with the state equal to a constant, the planner sees the
@@ -186,19 +196,55 @@ LIMIT :limit;
 -- backwards filtering by state. But the newest jobs are the pending and
 -- running ones: at ten million jobs the walk passed 200,000 of them before the
 -- first failed one (25-40 ms, growing with the backlog). Ordered by
--- (state, id) and bounded by a row comparison, the query can only be served
--- in order by jobs_state_list_idx, which the row comparison enters at
--- (:state, cursor) and "state >= :state" ends at the state's last job.
+-- (state, id) and bounded by a row comparison, each range can only be read
+-- in order from the index, entered at (queue, :state, cursor), with
+-- "state >= :state" ending it at the state's last job. (The floor is a
+-- filter on the queues, not a bound of the reads: PostgreSQL does not end a
+-- backward scan at a row comparison's lower bound, while LIMIT does.)
+WITH RECURSIVE every_queue AS (
+    (SELECT queue FROM jobs WHERE state <> 'running' ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM jobs WHERE state <> 'running' AND queue > every_queue.queue
+            ORDER BY queue LIMIT 1)
+    FROM every_queue WHERE every_queue.queue IS NOT NULL
+), tops AS MATERIALIZED (
+    SELECT q.queue, t.id FROM every_queue AS q,
+    LATERAL (
+        SELECT id FROM jobs
+        WHERE queue = q.queue
+          AND state >= :state
+          AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+          AND state <> 'running'
+          AND (CAST(:task AS text) IS NULL OR task = :task)
+        ORDER BY state DESC, id DESC
+        LIMIT 1
+    ) AS t
+    WHERE q.queue IS NOT NULL
+), floor AS MATERIALIZED (
+    SELECT COALESCE(
+        (SELECT id FROM tops ORDER BY id DESC OFFSET :limit - 1 LIMIT 1),
+        '00000000-0000-0000-0000-000000000000') AS id
+), newest AS (
+    SELECT j.id FROM tops, floor,
+    LATERAL (
+        SELECT id FROM jobs
+        WHERE queue = tops.queue
+          AND state >= :state
+          AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+          AND state <> 'running'
+          AND (CAST(:task AS text) IS NULL OR task = :task)
+        ORDER BY state DESC, id DESC
+        LIMIT :limit
+    ) AS j
+    WHERE tops.id >= floor.id
+)
 SELECT {job_columns} FROM jobs
-WHERE state >= :state AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
-  AND state <> 'running'
-  AND (CAST(:task AS text) IS NULL OR task = :task)
-ORDER BY state DESC, id DESC
-LIMIT :limit;
+WHERE id IN (SELECT id FROM newest ORDER BY id DESC LIMIT :limit)
+ORDER BY id DESC;
 
 -- name: list_queue_state
 -- One queue's jobs in one state other than running, newest first: one range
--- of jobs_queue_list_idx, held to it as list_state is to its index.
+-- of jobs_queue_list_idx, held to it as list_state's reads are.
 SELECT {job_columns} FROM jobs
 WHERE queue = :queue
   AND state >= :state AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
