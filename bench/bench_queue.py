@@ -124,7 +124,8 @@ def _drain(
     report the jobs each drain finished. Start-up and shut-down are not counted.
     """
     ctx = mp.get_context("spawn")
-    ready, finished = ctx.Queue(), ctx.Queue()
+    ready = ctx.Queue()
+    finished = ctx.Queue() if done_by == "workers" else None  # nobody would read it otherwise
     go, stop = ctx.Event(), ctx.Event()
     children = [
         ctx.Process(target=target, args=(*target_args, ready, go, finished, stop), daemon=True) for _ in range(procs)
@@ -277,7 +278,8 @@ def _raw_worker(
                 break
             continue
         complete.run(batch=records(worker, [r[0] for r in rows], [r[3] for r in rows], r=[None] * len(rows)))
-        finished.put(len(rows))
+        if finished is not None:
+            finished.put(len(rows))
     conn.close()
 
 

@@ -275,11 +275,11 @@ def drain_loop(env: dict[str, str], budget: float | None, ready: Any, go: Any, f
     tasks.load_modules([])
     settings = Settings.from_env()
     database = dbmod.Database(settings.db)
-    database.execute("SELECT 1")
+    database.execute("SELECT 1")  # connected before the clock starts
     ready.put(os.getpid())
     go.wait()
+    kwargs = {} if budget is None else {"budget_seconds": budget}
     while True:
-        kwargs = {} if budget is None else {"budget_seconds": budget}
         report = worker.drain(database, settings=settings, **kwargs)
         if report.processed and finished is not None:
             finished.put(report.processed)
