@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the Lambda deployment package: dist/lambda.zip (or the path given as $1).
 #
-# The ZIP holds app.py, the jobqueue package (with its .sql files) and the
-# runtime dependencies pinned in requirements.txt. Every dependency must be a
+# The ZIP holds app.py, the jobqueue package (with its .sql files and the
+# dashboard's files) and the runtime dependencies pinned in requirements.txt.
+# The local stack (jobqueue/local/) and the command line (cli.py, __main__.py)
+# stay out: nothing the function runs imports them. Every dependency must be a
 # pure-Python wheel, so one ZIP serves both x86_64 and arm64 functions.
 #
 # The ZIP is reproducible: the same sources and pins give the same bytes
@@ -79,6 +81,8 @@ SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "test
 SKIP_SUFFIXES = {".pyc", ".pyo"}
 SKIP_NAMES = {".DS_Store", "RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 SKIP_TOP = {"bin"}  # console scripts pip wrote for this machine
+# Development tools, never imported by the function: the local stack and the command line.
+NOT_SHIPPED = ("jobqueue/local/", "jobqueue/cli.py", "jobqueue/__main__.py")
 
 
 def fail(message):
@@ -140,14 +144,14 @@ def walk(base, start):
 
 
 entries = {"app.py": root / "app.py"}
-entries.update(walk(root, root / "jobqueue"))
+entries.update((name, path) for name, path in walk(root, root / "jobqueue") if not name.startswith(NOT_SHIPPED))
 for name, path in walk(deps, deps):
     if name in entries or name.split("/", 1)[0] in ("app.py", "jobqueue"):
         fail(f"a dependency ships {name}, which clashes with the application's own files")
     entries[name] = path
 
-if not any(name.startswith("jobqueue/sql/") and name.endswith(".sql") for name in entries):
-    fail("no jobqueue/sql/*.sql files found")
+if not any(name.startswith("jobqueue/store/sql/") and name.endswith(".sql") for name in entries):
+    fail("no jobqueue/store/sql/*.sql files found")
 
 # --- write it --------------------------------------------------------------------
 epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or 0)

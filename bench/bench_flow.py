@@ -3,7 +3,7 @@
 A queue's concurrency and rate limits are enforced inside the claim, so
 every claim that meets a limited queue pays for looking at its settings and
 its room. This measures drain throughput (no-op jobs/s, worker processes
-looping worker.drain as warm Lambdas would) of an unlimited queue "free",
+looping drains as warm Lambdas would) of an unlimited queue "free",
 and the rate of the claims alone (one connection, the claim statement in a
 loop), in three set-ups, measured in the same run and interleaved, medians
 reported:
@@ -66,48 +66,49 @@ def _worker(env: dict[str, str], budget: float, ready: Any, go: MpEvent, stop: M
 
 class Bench:
     def __init__(self, cfg: common.DbConfig, args: argparse.Namespace) -> None:
-        from jobqueue import db as dbmod
-        from jobqueue import log, tasks
+        from jobqueue import log
         from jobqueue.config import Settings
+        from jobqueue.store import connection
+        from jobqueue.tasks.loading import load_modules
 
         log.set_level("WARNING")
-        tasks.load_modules([])
+        load_modules([])
         self.cfg, self.args = cfg, args
         self.env = {**cfg.env(), "JOBQUEUE_LOG_LEVEL": "WARNING"}
-        self.database = dbmod.Database(Settings.from_env({**os.environ, **self.env}).db)
+        self.database = connection.Database(Settings.from_env({**os.environ, **self.env}).db)
 
     def close(self) -> None:
         self.database.close()
 
     def _enqueue(self, queue_name: str, count: int) -> None:
-        from jobqueue import queue
-        from jobqueue.spec import JobSpec
+        from jobqueue.store import jobs
+        from jobqueue.tasks.spec import JobSpec
 
         for start in range(0, count, 1000):
             size = min(1000, count - start)
-            queue.enqueue_many(self.database, [JobSpec("noop", queue=queue_name) for _ in range(size)])
+            jobs.enqueue_many(self.database, [JobSpec("noop", queue=queue_name) for _ in range(size)])
 
     def prepare(self, scenario: str) -> None:
         """Empty tables, then the set-up: the busy backlog first, so that it is
         the oldest work and every claim meets it before the free queue."""
-        from jobqueue import queue
+        from jobqueue.store import claims, queues
 
         self.database.execute("TRUNCATE jobs, queues")
         if scenario != "none":
             self._enqueue("busy", self.args.busy + BUSY_HELD)
             if scenario == "paused":
-                queue.configure_queue(self.database, "busy", {"paused": True})
+                queues.configure_queue(self.database, "busy", {"paused": True})
             else:
                 # Another worker runs some of busy's jobs (long leases): with
                 # the limit below they fill it, so busy is at its limit.
                 if scenario == "rate":
-                    queue.configure_queue(self.database, "busy", {"rate": (BUSY_HELD, 3600.0)})
-                held = queue.claim(
+                    queues.configure_queue(self.database, "busy", {"rate": (BUSY_HELD, 3600.0)})
+                held = claims.claim(
                     self.database, worker="elsewhere", limit=BUSY_HELD, grace=3600.0, fits=1e9, queues=["busy"]
                 )
                 assert len(held.rows) == BUSY_HELD
                 if scenario == "concurrency":
-                    queue.configure_queue(self.database, "busy", {"concurrency": BUSY_HELD})
+                    queues.configure_queue(self.database, "busy", {"concurrency": BUSY_HELD})
         self._enqueue("free", self.args.jobs)
         self.database.execute("ANALYZE jobs")
 
@@ -115,18 +116,18 @@ class Bench:
         """Claims alone, one connection, `batch` jobs at a time until the free
         queue is claimed whole; returns jobs/s. What the database does per
         claim, without the drain's Python around it."""
-        from jobqueue import queue
+        from jobqueue.store import claims
 
-        jobs, taken = self.args.jobs, 0
+        wanted, taken = self.args.jobs, 0
         with common.timer() as elapsed:
-            while taken < jobs:
-                rows = queue.claim(self.database, worker="bench", limit=batch, grace=60.0, fits=1e9).rows
+            while taken < wanted:
+                rows = claims.claim(self.database, worker="bench", limit=batch, grace=60.0, fits=1e9).rows
                 if not rows:
-                    raise RuntimeError(f"a claim came back empty after {taken} of {jobs} free jobs")
+                    raise RuntimeError(f"a claim came back empty after {taken} of {wanted} free jobs")
                 taken += len(rows)
         if any(row[6] != "free" for row in rows):
             raise RuntimeError("a claim took a busy job past its limit")
-        return common.rate(jobs, elapsed[0])
+        return common.rate(wanted, elapsed[0])
 
     def drain(self, procs: int, label: str) -> float:
         """Run `procs` workers until the free queue is done; return jobs/s.
@@ -186,7 +187,7 @@ def _fresh_database(admin: common.DbConfig, name: str) -> common.DbConfig:
     finally:
         conn.close()
     cfg = admin.with_database(name)
-    from jobqueue.migrate import migrate
+    from jobqueue.store.schema import migrate
 
     conn = common.connect(cfg)
     try:

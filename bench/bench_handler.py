@@ -4,7 +4,7 @@
    HTTP API v2 event built from the real sample: token check, routing, body
    parsing, validation, the enqueue, the JSON response and the request's log
    line, written to a line-buffered /dev/null) against the bare
-   ``queue.enqueue`` call on the same connection. Calls alternate one by one;
+   enqueue call on the same connection. Calls alternate one by one;
    the figure is median handler time / median bare time over all calls (the
    spread of the same ratio per round is shown too); target: at most 15 % more.
 
@@ -17,6 +17,9 @@
 
 The enqueues go to their own database (default jobqueue_bench_handler,
 created when missing and re-migrated), so no real data is touched.
+
+JOBQUEUE_BENCH_TREE names another checkout (a git worktree of an earlier
+commit) whose app.py and jobqueue package are measured with this harness.
 
 Usage (from the repository root):
     .venv/bin/python bench/bench_handler.py
@@ -41,8 +44,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+TREE = Path(os.environ.get("JOBQUEUE_BENCH_TREE") or ROOT)  # whose jobqueue package is measured
+if str(TREE) not in sys.path:
+    sys.path.insert(0, str(TREE))
 
 import common  # noqa: E402 - after the path fix-up, like the package imports below
 
@@ -56,7 +60,7 @@ RUNTIME_PACKAGES = ("pg8000", "scramp", "asn1crypto", "dateutil", "six.py")
 
 
 def _event() -> dict[str, Any]:
-    event = json.loads((ROOT / "tests" / "events" / "apigw-http-v2.json").read_text())
+    event = json.loads((ROOT / "tests" / "support" / "samples" / "apigw-http-v2.json").read_text())
     event.update(rawPath="/jobs", body=json.dumps({"task": "echo", "payload": {"n": 1}}), isBase64Encoded=False)
     event["requestContext"]["http"].update(method="POST", path="/jobs")
     event["headers"] = {
@@ -89,18 +93,19 @@ def measure_overhead(cfg: common.DbConfig, rounds: int, per_round: int) -> dict[
     os.environ.update(cfg.env())
     os.environ.update(JOBQUEUE_API_TOKEN=TOKEN, JOBQUEUE_LOG_LEVEL="INFO")
     import app
-    from jobqueue import JobSpec, db, migrate, queue
     from jobqueue.config import Settings
 
-    database = db.Database(Settings.from_env().db)
-    db.set_default(database)
+    jobqueue = common.jobqueue_parts()
+    JobSpec, store = jobqueue.JobSpec, jobqueue.jobs_module
+    database = jobqueue.Database(Settings.from_env().db)
+    jobqueue.set_default(database)
     database.execute("DROP TABLE IF EXISTS jobs, jobqueue_migrations")
-    migrate.migrate(database)
+    jobqueue.migrate(database)
     event, context = _event(), _context()
     payload = {"n": 1}
 
     def bare() -> None:
-        queue.enqueue(database, JobSpec("echo", payload))
+        store.enqueue(database, JobSpec("echo", payload))
 
     def handler() -> None:
         response = app.lambda_handler(event, context)
@@ -136,14 +141,14 @@ def measure_overhead(cfg: common.DbConfig, rounds: int, per_round: int) -> dict[
     logged = counted.getvalue().count('"event":"request"')
 
     # The handler's own work, without the database: enqueue stubbed out.
-    job, _ = queue.enqueue(database, JobSpec("echo", payload))
-    real_enqueue = queue.enqueue
-    queue.enqueue = lambda db, spec: (job, True)
+    job, _ = store.enqueue(database, JobSpec("echo", payload))
+    real_enqueue = store.enqueue
+    store.enqueue = lambda db, spec: (job, True)
     try:
         with redirect_stderr(io.StringIO()):
             handler_only = statistics.median(_per_call(handler, per_round) for _ in range(5))
     finally:
-        queue.enqueue = real_enqueue
+        store.enqueue = real_enqueue
     database.execute("TRUNCATE jobs")
     database.close()
     return {
@@ -168,8 +173,8 @@ def _zip_like_tree() -> Path:
     site = Path(pg8000.__file__).resolve().parent.parent
     tree = Path(tempfile.mkdtemp(prefix="jobqueue-coldstart-"))
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copy2(ROOT / "app.py", tree / "app.py")
-    shutil.copytree(ROOT / "jobqueue", tree / "jobqueue", ignore=ignore)
+    shutil.copy2(TREE / "app.py", tree / "app.py")
+    shutil.copytree(TREE / "jobqueue", tree / "jobqueue", ignore=ignore)
     for name in RUNTIME_PACKAGES:
         source = site / name
         if source.is_dir():
@@ -200,7 +205,7 @@ def measure_cold_start(runs: int) -> dict[str, Any]:
         variants = {
             # The ZIP ships no bytecode; nothing may be written beside it either.
             "zip": (tree, {**env, "PYTHONDONTWRITEBYTECODE": "1"}),
-            "cached": (ROOT, env),
+            "cached": (TREE, env),
         }
         for name, (cwd, variant_env) in variants.items():
             _import_seconds("app", cwd, variant_env)  # cached: make sure the bytecode exists
@@ -236,7 +241,7 @@ def report(overhead: dict[str, Any] | None, cold: dict[str, Any] | None, reprodu
     if overhead:
         lo, hi = overhead["ratio_spread"]
         print("  POST /jobs, per request (median over all calls)")
-        print(f"    bare queue.enqueue             {overhead['bare_us']:9.1f} us")
+        print(f"    bare enqueue                   {overhead['bare_us']:9.1f} us")
         print(f"    app.lambda_handler             {overhead['handler_us']:9.1f} us")
         print(f"    handler work alone (no db)     {overhead['handler_only_us']:9.1f} us")
         print(f"    log lines per request          {overhead['log_lines_per_request']:9.2f}")

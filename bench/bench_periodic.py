@@ -3,7 +3,7 @@
 Every scheduled invocation runs the tick before it drains, so its idle cost is
 paid every minute by every deployment that declares schedules. With N
 schedules declared (default 200) and none due, the tick is timed against the
-one query it sends (``scheduler.state``: the ``schedules_state`` query for
+one query it sends (``store.schedules.state``: the ``schedules_state`` query for
 all N names, read into times) and against a bare ``SELECT 1`` round trip, calls
 alternating one by one on the same connection. The figure is the median tick
 time over the median query time: what the tick adds in Python on top of its
@@ -40,28 +40,30 @@ TARGET = 1.5
 
 
 def measure(cfg: common.DbConfig, count: int, calls: int) -> dict[str, Any]:
-    from jobqueue import db, migrate, scheduler, schedules
     from jobqueue.config import Settings
+    from jobqueue.engine import periodic_enqueuer
+    from jobqueue.store import connection, schedules, schema
+    from jobqueue.tasks import periodic
 
     env = {"DB_HOST": cfg.host, "DB_PORT": str(cfg.port), "DB_NAME": cfg.name, "DB_USER": cfg.user}
     if cfg.password:
         env["DB_PASSWORD"] = cfg.password
     settings = Settings.from_env(env)
-    database = db.Database(settings.db)
-    migrate.migrate(database)
+    database = connection.Database(settings.db)
+    schema.migrate(database)
     database.execute("TRUNCATE schedules")
     for i in range(count):
-        schedules.periodic(f"{i % 60} {i % 24} * * *", "echo", name=f"bench-{i:05}")
-    names = sorted(schedules.registered())
+        periodic.periodic(f"{i % 60} {i % 24} * * *", "echo", name=f"bench-{i:05}")
+    names = sorted(periodic.registered())
     now = datetime(2024, 5, 1, 0, 0, 30, tzinfo=timezone.utc)
-    scheduler.tick(database, now)  # first sight: the rows are added
+    periodic_enqueuer.tick(database, now)  # first sight: the rows are added
     later = now + timedelta(seconds=20)
 
     def tick() -> None:
-        assert scheduler.tick(database, later)["enqueued"] == 0
+        assert periodic_enqueuer.tick(database, later)["enqueued"] == 0
 
     def query() -> None:
-        scheduler.state(database, names)
+        schedules.state(database, names)
 
     def select_1() -> None:
         database.execute("SELECT 1")

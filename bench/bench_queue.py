@@ -5,7 +5,7 @@ by one and in batches) and drain (1 and 4 worker processes) on a given
 PostgreSQL, next to
 
 * raw SQL: the very claim / complete / enqueue statements jobqueue runs
-  (from jobqueue/sql/queries.sql), issued by a bare pg8000 loop. The gap
+  (from jobqueue/store/sql/queries.sql), issued by a bare pg8000 loop. The gap
   between jobqueue and this row is what jobqueue's Python layer costs.
 * PgQueuer 1.6 (bench/pgqueuer_baseline.py, run with the .bench-venv
   interpreter): the reference the project's targets are set against.
@@ -84,9 +84,7 @@ METRICS = ("enqueue_single", "enqueue_batch", "drain_1", "drain_4")
 
 def _new_id() -> str:
     """A job id made as jobqueue makes it (UUIDv7), so index locality matches."""
-    from jobqueue.spec import uuid7
-
-    return uuid7()
+    return common.jobqueue_parts().uuid7()
 
 
 def _reset(conn: Any) -> None:
@@ -99,13 +97,11 @@ def _prepare_schema(conn: Any) -> None:
     Re-creating (not only migrating) keeps the bench honest while migration
     files are still edited in place before a release.
     """
-    from jobqueue.migrate import migrate
-
     # Everything the migrations made (tables, functions, triggers): the bench
     # database holds nothing else.
     conn.run("DROP SCHEMA public CASCADE")
     conn.run("CREATE SCHEMA public")
-    migrate(conn)
+    common.jobqueue_parts().migrate(conn)
 
 
 def _drain(
@@ -197,46 +193,43 @@ def _ours_env(cfg: common.DbConfig, job_logs: bool) -> dict[str, str]:
 
 
 def _ours_worker(env: dict[str, str], ready: Any, go: MpEvent, finished: Any, stop: MpEvent) -> None:
-    """Child process: worker.drain in a loop, as a warm Lambda container would."""
+    """Child process: a drain in a loop, as a warm Lambda container would."""
     common.drain_loop(env, None, ready, go, finished, stop)
 
 
 class Ours:
-    """jobqueue through its public functions: queue.enqueue(_many), worker.drain."""
+    """jobqueue through the functions it is used by: enqueue(_many), a drain."""
 
     name = "ours"
 
     def __init__(self, cfg: common.DbConfig, args: argparse.Namespace) -> None:
-        from jobqueue import db as dbmod
-        from jobqueue import log, tasks
+        from jobqueue import log
         from jobqueue.config import Settings
 
         log.set_level("INFO" if args.job_logs else "WARNING")
-        tasks.load_modules([])
+        self.jobqueue = common.jobqueue_parts()
+        self.jobqueue.load_modules([])
         self.cfg, self.args = cfg, args
         env = {**os.environ, **_ours_env(cfg, args.job_logs)}
-        self.database = dbmod.Database(Settings.from_env(env).db)
+        self.database = self.jobqueue.Database(Settings.from_env(env).db)
 
     def enqueue_single(self, conn: Any, n: int) -> float:
-        from jobqueue import queue
-        from jobqueue.spec import JobSpec
+        enqueue, spec = self.jobqueue.enqueue, self.jobqueue.JobSpec
 
         def go() -> None:
             for _ in range(n):
-                queue.enqueue(self.database, JobSpec(task="noop", payload={}))
+                enqueue(self.database, spec(task="noop", payload={}))
 
         return _timed_rate(n, go)
 
     def enqueue_batch(self, conn: Any, n: int) -> float:
-        from jobqueue import queue
-        from jobqueue.spec import JobSpec
-
+        enqueue_many, spec = self.jobqueue.enqueue_many, self.jobqueue.JobSpec
         batch = self.args.enqueue_batch
 
         def go() -> None:
             for start in range(0, n, batch):
                 k = min(batch, n - start)
-                queue.enqueue_many(self.database, [JobSpec(task="noop", payload={}) for _ in range(k)])
+                enqueue_many(self.database, [spec(task="noop", payload={}) for _ in range(k)])
 
         return _timed_rate(n, go)
 
@@ -257,15 +250,14 @@ def _raw_worker(
 ) -> None:
     """Child process: claim a batch, complete it, repeat. Nothing else.
 
-    Same session setting as worker.drain (asynchronous commit), so the gap
+    Same session setting as a jobqueue drain (asynchronous commit), so the gap
     to jobqueue is its Python, not a different durability.
     """
-    from jobqueue import sql
-    from jobqueue.queue import attempt_records as records
-
+    jobqueue = common.jobqueue_parts()
+    records = jobqueue.attempt_records
     conn = common.connect(cfg)
-    claim = conn.prepare(sql.query("claim"))
-    complete = conn.prepare(sql.query("complete"))
+    claim = conn.prepare(jobqueue.query("claim"))
+    complete = conn.prepare(jobqueue.query("complete"))
     conn.run("SET synchronous_commit TO off")
     worker = f"raw/{os.getpid()}"
     ready.put(os.getpid())
@@ -289,12 +281,11 @@ class Raw:
     name = "raw"
 
     def __init__(self, cfg: common.DbConfig, args: argparse.Namespace) -> None:
-        from jobqueue import sql
-
+        query = common.jobqueue_parts().query
         self.cfg, self.args = cfg, args
         self.conn = common.connect(cfg)
-        self.enqueue_one = self.conn.prepare(sql.query("enqueue"))
-        self.enqueue_many = self.conn.prepare(sql.query("enqueue_many"))
+        self.enqueue_one = self.conn.prepare(query("enqueue"))
+        self.enqueue_many = self.conn.prepare(query("enqueue_many"))
 
     def enqueue_single(self, conn: Any, n: int) -> float:
         def go() -> None:

@@ -18,7 +18,7 @@ What it answers, each figure against a baseline measured in the same run:
   a time (there is no index by state alone, which every job would pay for):
   its time on 500,000 finished jobs spread over 10, 100 and 1,000 queues.
 
-Every drain runs jobqueue's own worker.drain in a child process that connects
+Every drain runs jobqueue's own drain in a child process that connects
 before the clock starts; reads call jobqueue's api/queue functions. Big tables
 are built in SQL (see scale_build.py) in databases of their own, named after
 --database, and reused between runs when they already hold what is asked for
@@ -126,7 +126,7 @@ def _p95(samples: Sequence[float]) -> float:
 
 def _database(admin: common.DbConfig, name: str, fresh: bool) -> tuple[common.DbConfig, Any]:
     """A database of this benchmark's, migrated; dropped and made anew when fresh."""
-    from jobqueue.migrate import migrate
+    from jobqueue.store.schema import migrate
 
     conn = common.connect(admin)
     try:
@@ -150,9 +150,9 @@ def _schema() -> str:
     again (migration files change in place until they are released)."""
     import hashlib
 
-    from jobqueue import sql
+    from jobqueue.store import queries
 
-    return hashlib.sha256("".join(text for _, _, text in sql.migrations()).encode()).hexdigest()[:12]
+    return hashlib.sha256("".join(text for _, _, text in queries.migrations()).encode()).hexdigest()[:12]
 
 
 def _reusable(admin: common.DbConfig, args: argparse.Namespace, name: str, what: str) -> bool:
@@ -199,13 +199,14 @@ def _jobq_env(cfg: common.DbConfig) -> dict[str, str]:
 def _drain_child(env: dict[str, str], queues: list[str] | None, warm: int, pipe: Any) -> None:
     """Connect (and warm up when asked), say ready, drain on "go", send back (jobs, seconds)."""
     os.environ.update(env)
-    from jobqueue import db as dbmod
-    from jobqueue import tasks, worker
     from jobqueue.config import Settings
+    from jobqueue.engine import drain
+    from jobqueue.store import connection
+    from jobqueue.tasks.loading import load_modules
 
-    tasks.load_modules([])
+    load_modules([])
     settings = Settings.from_env()
-    database = dbmod.Database(settings.db)
+    database = connection.Database(settings.db)
     database.execute("SELECT 1")
     if warm:
         _warm_up(database, settings, warm)
@@ -214,7 +215,7 @@ def _drain_child(env: dict[str, str], queues: list[str] | None, warm: int, pipe:
     t0 = time.perf_counter()
     done = 0
     while True:
-        report = worker.drain(database, settings=settings, queues=queues)
+        report = drain.run(database, settings=settings, queues=queues)
         done += report.processed
         if report.processed == 0:
             break
@@ -225,23 +226,27 @@ def _drain_child(env: dict[str, str], queues: list[str] | None, warm: int, pipe:
 def _warm_up(database: Any, settings: Any, rounds: int) -> None:
     """Run every statement of a polling container, `rounds` times, on a near-empty table:
     more than five executions is when PostgreSQL may switch to a cached generic plan."""
-    from jobqueue import api, queue, worker
-    from jobqueue.spec import JobSpec
+    from jobqueue.actions import admin
+    from jobqueue.engine import drain
+    from jobqueue.store import claims, jobs, upkeep
+    from jobqueue.tasks.spec import JobSpec
 
     for _ in range(rounds):
-        job, _created = queue.enqueue(database, JobSpec(task="noop", queue="q1"))
-        queue.enqueue_many(database, [JobSpec(task="noop", queue="q1")])
-        worker.drain(database, settings=settings, queues=["q1"])
-        worker.drain(database, settings=settings)
-        queue.fail(database, worker="nobody", ids=[job["id"]], attempts=[1], finals=[True], delays=[0.0], errors=["{}"])
-        queue.get(database, job["id"])
-        api.stats(database)
+        job, _created = jobs.enqueue(database, JobSpec(task="noop", queue="q1"))
+        jobs.enqueue_many(database, [JobSpec(task="noop", queue="q1")])
+        drain.run(database, settings=settings, queues=["q1"])
+        drain.run(database, settings=settings)
+        claims.fail(
+            database, worker="nobody", ids=[job["id"]], attempts=[1], finals=[True], delays=[0.0], errors=["{}"]
+        )
+        jobs.get(database, job["id"])
+        admin.stats(database)
         for state in (None, "pending", "running", "succeeded", "failed"):
             for name in (None, "q1"):
-                queue.list_jobs(database, state=state, queue=name)
-        queue.prune(database, 0.0)
-        queue.rescue(database)
-        queue.compact_counts(database)
+                jobs.list_jobs(database, state=state, queue=name)
+        upkeep.prune(database, 0.0)
+        upkeep.rescue(database)
+        upkeep.compact_counts(database)
 
 
 def _drain_once(
@@ -384,11 +389,12 @@ def drains(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) -
 def _idle_child(env: dict[str, str], ticks: int, pipe: Any) -> None:
     """Drain an empty q1 `ticks` times; send back each tick's wall and database seconds."""
     os.environ.update(env)
-    from jobqueue import db as dbmod
-    from jobqueue import tasks, worker
     from jobqueue.config import Settings
+    from jobqueue.engine import drain
+    from jobqueue.store import connection
+    from jobqueue.tasks.loading import load_modules
 
-    class Timed(dbmod.Database):
+    class Timed(connection.Database):
         """The process Database, adding up the time spent waiting on it."""
 
         spent = 0.0
@@ -410,7 +416,7 @@ def _idle_child(env: dict[str, str], ticks: int, pipe: Any) -> None:
                 Timed.spent += time.perf_counter() - t0
                 Timed.statements["(literal)"] = Timed.statements.get("(literal)", 0) + 1
 
-    tasks.load_modules([])
+    load_modules([])
     settings = Settings.from_env()
     database = Timed(settings.db)
     database.execute("SELECT 1")
@@ -419,7 +425,7 @@ def _idle_child(env: dict[str, str], ticks: int, pipe: Any) -> None:
     for _ in range(ticks):
         before = Timed.spent
         t0 = time.perf_counter()
-        report = worker.drain(database, settings=settings, queues=["q1"], budget_seconds=60.0)
+        report = drain.run(database, settings=settings, queues=["q1"], budget_seconds=60.0)
         wall.append(time.perf_counter() - t0)
         spent.append(Timed.spent - before)
         if report.processed:
@@ -552,12 +558,13 @@ def _history_db(admin: common.DbConfig, args: argparse.Namespace) -> tuple[commo
 
 
 def reads(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) -> None:
-    from jobqueue import api, queue
-    from jobqueue import db as dbmod
+    from jobqueue.actions import admin as admin_actions
+    from jobqueue.actions import jobs as job_actions
     from jobqueue.config import Settings
+    from jobqueue.store import connection, upkeep
 
     cfg, conn, queues = _history_db(admin, args)
-    database = dbmod.Database(Settings.from_env(_jobq_env(cfg)).db)
+    database = connection.Database(Settings.from_env(_jobq_env(cfg)).db)
     calls = args.calls
     rng = random.Random(7)
     try:
@@ -579,30 +586,30 @@ def reads(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) ->
         figures.lines.append(
             f"reads on {size[1]:,} jobs ({size[0]} with indexes; {_counts_text(counts)}), API default page of 50:"
         )
-        timed("stats (api.stats)", lambda i: api.stats(database), 50)
+        timed("stats (actions.admin.stats)", lambda i: admin_actions.stats(database), 50)
         for state in ("failed", "succeeded", "pending", "running", "cancelled"):
-            timed(f"list state={state}", lambda i, s=state: api.list_jobs(database, state=s), 20)
+            timed(f"list state={state}", lambda i, s=state: job_actions.list_jobs(database, state=s), 20)
         timed(
             f"list state=failed, page after the {size[1] // 2:,}th job",
-            lambda i: api.list_jobs(database, state="failed", cursor=middle),
+            lambda i: job_actions.list_jobs(database, state="failed", cursor=middle),
             20,
         )
-        timed("list queue=<each of 20>", lambda i: api.list_jobs(database, queue=queues[i % len(queues)]), 20)
+        timed("list queue=<each of 20>", lambda i: job_actions.list_jobs(database, queue=queues[i % len(queues)]), 20)
         timed(
             "list queue=<each>&state=<each>",
-            lambda i: api.list_jobs(
+            lambda i: job_actions.list_jobs(
                 database,
                 queue=queues[i % len(queues)],
                 state=("failed", "succeeded", "pending", "cancelled", "running")[i % 5],
             ),
             20,
         )
-        timed("list, no filter", lambda i: api.list_jobs(database), 20)
-        timed("get by id", lambda i: api.status(database, ids[rng.randrange(len(ids))]), 2)
-        timed("list task=charge (informative)", lambda i: api.list_jobs(database, task="charge"), None)
+        timed("list, no filter", lambda i: job_actions.list_jobs(database), 20)
+        timed("get by id", lambda i: job_actions.status(database, ids[rng.randrange(len(ids))]), 2)
+        timed("list task=charge (informative)", lambda i: job_actions.list_jobs(database, task="charge"), None)
         timed(
             "list state=failed&task=charge (informative)",
-            lambda i: api.list_jobs(database, state="failed", task="charge"),
+            lambda i: job_actions.list_jobs(database, state="failed", task="charge"),
             None,
         )
 
@@ -615,7 +622,7 @@ def reads(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) ->
         samples = []
         for _ in range(batches):
             t0 = time.perf_counter()
-            deleted = queue.prune(database, 7 * DAY, limit=5000)
+            deleted = upkeep.prune(database, 7 * DAY, limit=5000)
             samples.append(time.perf_counter() - t0)
             if deleted != 5000:
                 raise RuntimeError(f"prune deleted {deleted}, not a whole batch of 5000")
@@ -631,7 +638,7 @@ def reads(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) ->
                 ids=victims,
             )
             t0 = time.perf_counter()
-            rescued = queue.rescue(database)
+            rescued = upkeep.rescue(database)
             samples.append(time.perf_counter() - t0)
             if rescued["pending"] != lost:
                 raise RuntimeError(f"rescue returned {rescued}, expected {lost} back to pending")
@@ -642,7 +649,7 @@ def reads(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) ->
                 ids=victims,
             )
         figures.timing(f"rescue, {lost} lost leases among {counts.get('running', 0):,} running", samples, None)
-        timed(f"rescue, none lost among {counts.get('running', 0):,} running", lambda i: queue.rescue(database), None)
+        timed(f"rescue, none lost among {counts.get('running', 0):,} running", lambda i: upkeep.rescue(database), None)
     finally:
         database.close()
         conn.close()
@@ -650,9 +657,9 @@ def reads(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) ->
 
 def lists(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) -> None:
     """A list by state across queues, as the number of queues grows."""
-    from jobqueue import api
-    from jobqueue import db as dbmod
+    from jobqueue.actions import jobs as job_actions
     from jobqueue.config import Settings
+    from jobqueue.store import connection
 
     figures.lines.append(f"lists by state across queues, {args.list_rows:,} finished jobs, API default page of 50:")
     for count in LIST_QUEUES:
@@ -666,14 +673,14 @@ def lists(admin: common.DbConfig, args: argparse.Namespace, figures: Figures) ->
                 build.history(conn, args.list_rows, queues, failed=0.05, cancelled=0.03, days=14)
             build.settle(conn, f"{count} queues")
             conn.run("INSERT INTO bench_built VALUES (:w)", w=what)
-        database = dbmod.Database(Settings.from_env({**os.environ, **_jobq_env(cfg)}).db)
+        database = connection.Database(Settings.from_env({**os.environ, **_jobq_env(cfg)}).db)
         try:
             for state in ("failed", "succeeded"):
-                api.list_jobs(database, state=state)  # prepared once, as in a warm container
+                job_actions.list_jobs(database, state=state)  # prepared once, as in a warm container
                 samples = []
                 for _ in range(args.calls):
                     t0 = time.perf_counter()
-                    api.list_jobs(database, state=state)
+                    job_actions.list_jobs(database, state=state)
                     samples.append(time.perf_counter() - t0)
                 figures.timing(f"list state={state}, {count} queues", samples, 20)
         finally:

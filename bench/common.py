@@ -258,8 +258,54 @@ def print_table(
         print(f"reproduce: {reproduce}")
 
 
+def jobqueue_parts() -> Any:
+    """The functions of jobqueue the harness drives, from this tree's layers or,
+    when bench_regression measures an earlier commit, from its flat package."""
+    from types import SimpleNamespace
+
+    try:
+        from jobqueue.engine import drain
+        from jobqueue.store import claims, connection, jobs, queries, schema
+        from jobqueue.store.ids import uuid7
+        from jobqueue.tasks.loading import load_modules
+        from jobqueue.tasks.spec import JobSpec
+    except ImportError:  # before the regrouping
+        from jobqueue.spec import JobSpec, uuid7
+
+        from jobqueue import db, migrate, queue, sql, tasks, worker
+
+        return SimpleNamespace(
+            Database=db.Database,
+            set_default=db.set_default,
+            jobs_module=queue,
+            load_modules=tasks.load_modules,
+            enqueue=queue.enqueue,
+            enqueue_many=queue.enqueue_many,
+            drain=worker.drain,
+            JobSpec=JobSpec,
+            uuid7=uuid7,
+            migrate=migrate.migrate,
+            query=sql.query,
+            attempt_records=queue.attempt_records,
+        )
+    return SimpleNamespace(
+        Database=connection.Database,
+        set_default=connection.set_default,
+        jobs_module=jobs,
+        load_modules=load_modules,
+        enqueue=jobs.enqueue,
+        enqueue_many=jobs.enqueue_many,
+        drain=drain.run,
+        JobSpec=JobSpec,
+        uuid7=uuid7,
+        migrate=schema.migrate,
+        query=queries.query,
+        attempt_records=claims.attempt_records,
+    )
+
+
 def drain_loop(env: dict[str, str], budget: float | None, ready: Any, go: Any, finished: Any, stop: Any) -> None:
-    """Body of a benchmark's drain process: ``worker.drain`` in a loop, as a warm
+    """Body of a benchmark's drain process: a drain in a loop, as a warm
     Lambda container runs one drain after another.
 
     It connects before it says it is ready, so the clock never counts a
@@ -268,19 +314,18 @@ def drain_loop(env: dict[str, str], budget: float | None, ready: Any, go: Any, f
     module too.
     """
     os.environ.update(env)
-    from jobqueue import db as dbmod
-    from jobqueue import tasks, worker
     from jobqueue.config import Settings
 
-    tasks.load_modules([])
+    jobqueue = jobqueue_parts()
+    jobqueue.load_modules([])
     settings = Settings.from_env()
-    database = dbmod.Database(settings.db)
+    database = jobqueue.Database(settings.db)
     database.execute("SELECT 1")  # connected before the clock starts
     ready.put(os.getpid())
     go.wait()
     kwargs = {} if budget is None else {"budget_seconds": budget}
     while True:
-        report = worker.drain(database, settings=settings, **kwargs)
+        report = jobqueue.drain(database, settings=settings, **kwargs)
         if report.processed and finished is not None:
             finished.put(report.processed)
         if report.processed == 0 and stop.wait(0.005):

@@ -189,8 +189,8 @@ def settle(conn: Any, label: str = "jobs") -> None:
     with common.timer() as t:
         conn.run("VACUUM ANALYZE jobs")
         conn.run("VACUUM ANALYZE job_counts")
-    from jobqueue import sql
+    from jobqueue.store import queries
 
-    conn.run(sql.query("compact_counts"))
+    conn.run(queries.query("compact_counts"))
     conn.run("VACUUM ANALYZE job_counts")
     common.progress(f"{label}: vacuumed and analyzed in {t[0]:.1f}s")

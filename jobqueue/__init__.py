@@ -1,15 +1,21 @@
-"""jobqueue: a background-job queue for AWS Lambda on PostgreSQL."""
+"""jobqueue: a background-job queue for AWS Lambda on PostgreSQL.
+
+The public API for Python code: ``@task``, ``enqueue``, ``enqueue_many``,
+``wake``, ``periodic``, and the exceptions a task may raise. Everything else
+is the house below (tasks, store, engine, actions, events), which never
+imports this module: only applications do.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .errors import JobTimeout, Permanent
-from .spec import JobSpec
-from .tasks import task
+from .tasks.registry import task
+from .tasks.spec import JobSpec
+from .version import VERSION as __version__  # noqa: F401 - the release, as jobqueue.__version__
 
 __all__ = ["JobSpec", "JobTimeout", "Permanent", "enqueue", "enqueue_many", "periodic", "task", "wake"]
-__version__ = "0.1.0"
 
 
 def enqueue(
@@ -24,33 +30,37 @@ def enqueue(
     permission to invoke it. Inside your own transaction (``conn``) there is
     nothing to wake until you commit: call ``jobqueue.wake()`` after COMMIT.
     """
-    from . import db, queue
+    from .store import connection, jobs
 
-    database = conn or db.default()
-    job, created = queue.enqueue(database, JobSpec(task_name, payload or {}, **options))
-    if wake and conn is None and created and job["run_at"] <= job["created_at"]:
-        _wake(database)
+    database = conn or connection.default()
+    job, created = jobs.enqueue(database, JobSpec(task_name, payload or {}, **options))
+    if wake and conn is None and created:
+        from .engine.wake import after_submit
+
+        after_submit(database, [job], settings=_settings())
     return job
 
 
 def wake() -> bool:
     """Start a drain now if none is running (see ``enqueue(wake=True)``); True when one was started."""
-    from . import db
+    from .engine.wake import wake as start
+    from .store import connection
 
-    return _wake(db.default())
+    return start(connection.default(), settings=_settings())
 
 
-def _wake(database: Any) -> bool:
-    from . import config, fanout, invocation
+def _settings() -> Any:
+    from .config import Settings
+    from .engine import invocation
 
-    return fanout.wake(database, settings=invocation.settings() or config.Settings.from_env())
+    return invocation.settings() or Settings.from_env()
 
 
 def __getattr__(name: str) -> Any:
     # jobqueue.periodic, imported on first use: cold starts of deployments
     # without schedules skip the cron code.
     if name == "periodic":
-        from .schedules import periodic
+        from .tasks.periodic import periodic
 
         return periodic
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -58,6 +68,6 @@ def __getattr__(name: str) -> Any:
 
 def enqueue_many(specs: list[JobSpec], *, conn: Any = None) -> list[dict[str, Any]]:
     """Submit a batch in one statement, all or nothing."""
-    from . import db, queue
+    from .store import connection, jobs
 
-    return queue.enqueue_many(conn or db.default(), specs)
+    return jobs.enqueue_many(conn or connection.default(), specs)

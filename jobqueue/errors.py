@@ -36,6 +36,13 @@ class ValidationError(JobQueueError):
         self.details = details
 
 
+class BadRequest(ValidationError):
+    """The input is not JSON at all (400), as opposed to JSON with a wrong field (422).
+
+    A ValidationError, so that SQS and direct callers treat it as the sender's fault.
+    """
+
+
 class UnknownTask(ValidationError):
     """The job names a task that is not registered in this deployment."""
 

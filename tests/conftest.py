@@ -11,21 +11,22 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pg8000.native
 import pytest
-from awslambdaric.lambda_context import LambdaContext
 
-from jobqueue import db as dbmod
-from jobqueue import log, migrate, tasks
+from jobqueue import log
 from jobqueue.config import DatabaseSettings, Settings
+from jobqueue.events import cold_start
+from jobqueue.store import connection, schema
+from jobqueue.tasks.loading import load_modules
+from tests.support.apigw import TOKEN
+from tests.support.cli import CLI
+from tests.support.localstack import Stack
 
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "tests" / "events"  # AWS's own event samples, kept with the tests
 # One database per test run, so runs sharing a server never trip over each other.
 TEST_DB = os.environ.get("JOBQUEUE_TEST_DB", f"jobqueue_test_{os.getpid()}")
 
@@ -55,25 +56,25 @@ def server_env() -> Iterator[dict[str, str]]:
         base, embedded = _start_embedded()
         _embedded.append(embedded[0])
     settings = Settings.from_env({**base, "DB_NAME": os.environ.get("DB_NAME", "postgres")}).db
-    admin = dbmod.connect(settings)
+    admin = connection.connect(settings)
     admin.run(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
     admin.run(f'CREATE DATABASE "{TEST_DB}"')
     admin.close()
     env = {**base, "DB_NAME": TEST_DB}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    conn = dbmod.connect(Settings.from_env(env).db)
-    migrate.migrate(conn)
+    conn = connection.connect(Settings.from_env(env).db)
+    schema.migrate(conn)
     conn.close()
-    tasks.load_modules(["tests.tasks"])
+    load_modules(["tests.support.tasks"])
     yield env
-    dbmod.set_default(None)
+    connection.set_default(None)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    admin = dbmod.connect(settings)
+    admin = connection.connect(settings)
     admin.run(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
     admin.close()
     if embedded is not None:
@@ -88,19 +89,19 @@ def db_settings(server_env: dict[str, str]) -> DatabaseSettings:
 
 
 @pytest.fixture
-def database(db_settings: DatabaseSettings) -> Iterator[dbmod.Database]:
+def database(db_settings: DatabaseSettings) -> Iterator[connection.Database]:
     """The process Database on an emptied jobs table, with no queue configured."""
-    database = dbmod.Database(db_settings)
-    dbmod.set_default(database)
+    database = connection.Database(db_settings)
+    connection.set_default(database)
     database.execute("TRUNCATE jobs, queues")
     yield database
-    dbmod.set_default(None)
+    connection.set_default(None)
 
 
 @pytest.fixture
 def raw(db_settings: DatabaseSettings) -> Iterator[pg8000.native.Connection]:
     """A second, independent connection for checking what the database holds."""
-    conn = dbmod.connect(db_settings)
+    conn = connection.connect(db_settings)
     yield conn
     conn.close()
 
@@ -117,7 +118,7 @@ def restart_database(server_env: dict[str, str], db_settings: DatabaseSettings):
             server = _embedded[0]
             pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
         else:
-            admin = dbmod.connect(db_settings.__class__(**{**db_settings.__dict__, "name": "postgres"}))
+            admin = connection.connect(db_settings.__class__(**{**db_settings.__dict__, "name": "postgres"}))
             admin.run(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = :name AND pid <> pg_backend_pid()",
@@ -128,35 +129,37 @@ def restart_database(server_env: dict[str, str], db_settings: DatabaseSettings):
     return restart
 
 
-def make_context(
-    remaining_ms: int = 60_000, request_id: str = "test-request", function_arn: str | None = None
-) -> LambdaContext:
-    """The context Lambda passes: the Python runtime's own class (awslambdaric),
-    built the way its bootstrap builds it, so a handler reading a method or an
-    attribute Lambda does not have fails here as it would on AWS.
+@pytest.fixture(name="settings_env")
+def settings_env_fixture() -> Iterator[Any]:
+    """Set the handler's settings for one test: ``settings_env(VAR="value", ...)``.
 
-    No function ARN unless given: with one, a drain or a submit may invoke the
-    function for more drains (fan-out), which a test must ask for.
+    Starts with one API token configured; the settings of the process
+    environment come back afterwards.
     """
-    deadline_ms = int(time.time() * 1000) + remaining_ms
-    return LambdaContext(
-        request_id,
-        None,  # client context: only mobile SDK invocations carry one
-        None,  # cognito identity: likewise
-        deadline_ms,
-        function_arn,
-    )
+
+    def apply(**env: str) -> Any:
+        return cold_start.configure({"JOBQUEUE_API_TOKEN": TOKEN, **env})
+
+    apply()
+    yield apply
+    cold_start.configure()
 
 
-def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "the condition") -> Any:
-    """Poll ``condition`` until it returns something true, and return that; fail
-    the test after ``timeout`` seconds. Tests wait for what they need, never for
-    a fixed time: the machine is slowest exactly when it matters."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+@pytest.fixture(name="stacks")
+def stacks_fixture() -> Iterator[list[Stack]]:
+    """Local stacks a test started; killed if the test left them running."""
+    started: list[Stack] = []
+    yield started
+    for stack in started:
+        stack.kill()
+
+
+@pytest.fixture
+def cli(server_env: dict[str, str], database: Any) -> CLI:
+    env = {
+        **os.environ,
+        **server_env,
+        "JOBQUEUE_TASK_MODULES": "tests.support.tasks",
+        "JOBQUEUE_LOG_LEVEL": "WARNING",
+    }
+    return CLI(env)

@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from jobqueue import db
-
-ROOT = Path(__file__).resolve().parents[1]
+from jobqueue.store import connection
+from tests.support.aws import ROOT
 
 
 def run_bench(server_env: dict[str, str], *args: str) -> str:
@@ -42,7 +40,7 @@ def test_benchmark_runs_and_prints_its_figures(server_env, db_settings, script):
         out = run_bench(server_env, *script, "--db-name", db_settings.name, "--database", name)
     finally:
         # The benchmark's database, or its databases named after it (bench_scale.py).
-        admin = db.connect(db_settings)
+        admin = connection.connect(db_settings)
         made = admin.run(
             "SELECT datname FROM pg_database WHERE datname = :n OR starts_with(datname, :n || '_')", n=name
         )

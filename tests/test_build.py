@@ -2,11 +2,13 @@
 
 The last test unpacks the ZIP and drives ``app.lambda_handler`` in an isolated
 interpreter that sees nothing but that folder and the standard library, so a
-module missing from the ZIP fails here rather than in Lambda.
+module missing from the ZIP fails here rather than in Lambda. The local stack
+and the command line are left out, and nothing in the ZIP imports them.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -21,12 +23,10 @@ from typing import Any
 import pytest
 from awslambdaric import lambda_context
 
-from jobqueue import db as dbmod
 from jobqueue.config import Settings
+from jobqueue.store import connection
+from tests.support.aws import ROOT, SAMPLES
 
-from .conftest import EVENTS
-
-ROOT = Path(__file__).resolve().parents[1]
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 RUNTIME_TOP_LEVEL = {"app.py", "jobqueue", "pg8000", "scramp", "dateutil", "asn1crypto", "six.py"}
 DEV_ONLY = {
@@ -65,11 +65,19 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+# What the function never runs: the local stack and the command line.
+NOT_SHIPPED = ("jobqueue/local/", "jobqueue/cli.py", "jobqueue/__main__.py")
+UI = ROOT / "jobqueue" / "events" / "http" / "ui"
+
+
 def _source_files() -> list[Path]:
     return [
         path
         for path in (ROOT / "jobqueue").rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix not in (".pyc", ".pyo")
+        and not path.relative_to(ROOT).as_posix().startswith(NOT_SHIPPED)
     ]
 
 
@@ -95,9 +103,10 @@ def test_zip_holds_the_app_and_runtime_dependencies_only(built: Path) -> None:
 
     expected_app_files = {path.relative_to(ROOT).as_posix() for path in _source_files()}
     assert expected_app_files == {name for name in names if name.startswith("jobqueue/")}
-    assert any(name.startswith("jobqueue/sql/") and name.endswith(".sql") for name in names)
-    dashboard = {f"jobqueue/ui/{path.name}" for path in (ROOT / "jobqueue" / "ui").iterdir()}
-    assert {"jobqueue/ui/index.html", "jobqueue/ui/app.js", "jobqueue/ui/style.css"} <= dashboard <= set(names)
+    assert any(name.startswith("jobqueue/store/sql/") and name.endswith(".sql") for name in names)
+    dashboard = {f"jobqueue/events/http/ui/{path.name}" for path in UI.iterdir()}
+    assert {f"jobqueue/events/http/ui/{n}" for n in ("index.html", "app.js", "style.css")} <= dashboard <= set(names)
+    assert not [name for name in names if name.startswith(NOT_SHIPPED)]
 
     for name in names:
         top = name.split("/", 1)[0]
@@ -159,7 +168,7 @@ print(json.dumps(steps, default=str))
 def fresh_database(server_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """DB_* for an empty database of its own: the ZIP's migrate action builds its schema."""
     name = f"jobqueue_zip_{uuid.uuid4().hex[:8]}"
-    admin = dbmod.connect(Settings.from_env({**server_env, "DB_NAME": "postgres"}).db)
+    admin = connection.connect(Settings.from_env({**server_env, "DB_NAME": "postgres"}).db)
     admin.run(f'CREATE DATABASE "{name}"')
     try:
         yield {**server_env, "DB_NAME": name}
@@ -193,7 +202,7 @@ def test_unpacked_zip_serves_http_and_drains_on_schedule(
     }
     # -I: no environment, user site or script folder; -S: no site-packages at all.
     result = subprocess.run(
-        [sys.executable, "-I", "-S", str(driver), str(package), str(EVENTS), str(runtime)],
+        [sys.executable, "-I", "-S", str(driver), str(package), str(SAMPLES), str(runtime)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -225,4 +234,36 @@ def test_unpacked_zip_serves_http_and_drains_on_schedule(
     assert steps["ui"]["headers"]["Content-Type"].startswith("text/html")
     assert 'src="ui/app.js?v=' in steps["ui"]["body"]
     assert steps["ui_script"]["statusCode"] == 200
-    assert steps["ui_script"]["body"] == (ROOT / "jobqueue" / "ui" / "app.js").read_text()
+    assert steps["ui_script"]["body"] == (UI / "app.js").read_text()
+    assert steps["loaded_from"] and not [f for f in steps["loaded_from"] if "/jobqueue/local/" in f]
+
+
+def _imported(source: str, name: str) -> set[str]:
+    """Every module a file of the ZIP imports, relative imports resolved."""
+    package = (
+        name.rpartition("/")[0].replace("/", ".") if not name.endswith("__init__.py") else name[:-12].replace("/", ".")
+    )
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+            found.add(module)
+    return found
+
+
+def test_nothing_in_the_zip_imports_what_it_leaves_out(built: Path) -> None:
+    """Every import of every file shipped, lazy ones too: none reaches the local
+    stack or the command line, which the ZIP does not hold."""
+    left_out = ("jobqueue.local", "jobqueue.cli", "jobqueue.__main__")
+    with zipfile.ZipFile(built) as archive:
+        ours = [n for n in archive.namelist() if n.endswith(".py") and (n == "app.py" or n.startswith("jobqueue/"))]
+        reaching = {
+            name: sorted(m for m in _imported(archive.read(name).decode(), name) if m.startswith(left_out))
+            for name in ours
+        }
+    assert len(ours) > 30
+    assert {name: found for name, found in reaching.items() if found} == {}

@@ -4,53 +4,12 @@ subprocess against the test database, reading its JSON and exit codes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from jobqueue import migrate
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-class CLI:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "jobqueue", *args],
-            cwd=ROOT,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    def ok(self, *args: str) -> dict[str, Any]:
-        done = self.run(*args)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-    def fails(self, code: int, *args: str, **env: str) -> str:
-        """Run, expect ``code``, and return the one-line error it printed."""
-        done = self.run(*args, **env)
-        assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-        assert done.stdout == ""
-        assert "Traceback" not in done.stderr
-        errors = [line for line in done.stderr.splitlines() if line.startswith("jobqueue: error:")]
-        assert len(errors) == 1, done.stderr
-        return errors[0]
-
-
-@pytest.fixture
-def cli(server_env: dict[str, str], database: Any) -> CLI:
-    env = {**os.environ, **server_env, "JOBQUEUE_TASK_MODULES": "tests.tasks", "JOBQUEUE_LOG_LEVEL": "WARNING"}
-    return CLI(env)
+from jobqueue.store import schema
+from tests.support.cli import CLI
 
 
 def count_jobs(raw: Any) -> int:
@@ -60,7 +19,7 @@ def count_jobs(raw: Any) -> int:
 def test_migrate_is_a_no_op_on_rerun(cli: CLI) -> None:
     first = cli.ok("migrate")
     again = cli.ok("migrate")
-    assert first["schema_version"] == again["schema_version"] == migrate.latest_version()
+    assert first["schema_version"] == again["schema_version"] == schema.latest_version()
     assert again["applied"] == []
 
 

@@ -17,6 +17,9 @@ import pytest
 from cfnlint import api as cfnlint_api
 from cfnlint.decode import decode
 
+from jobqueue import rules
+from jobqueue.events.http.routes import ROUTES
+
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobqueue/db-AbCdEf"
 
@@ -123,22 +126,8 @@ def test_template_routes_are_the_designed_api(template: dict[str, Any]) -> None:
 
 
 def test_template_routes_match_the_handler(template: dict[str, Any]) -> None:
-    http = pytest.importorskip("jobqueue.http", reason="jobqueue.http (the handler's route table) is not written yet")
-    routes = getattr(http, "ROUTES", None)
-    if routes is None:
-        pytest.skip("jobqueue.http has no ROUTES table yet")
-
-    def method_and_path(route: Any) -> tuple[str, str]:
-        if isinstance(route, dict):
-            method, path = route["method"], route["path"]
-        elif hasattr(route, "method") and hasattr(route, "path"):
-            method, path = route.method, route.path
-        else:
-            method, path = route[0], route[1]
-        return str(method).upper(), _shape(str(path))
-
     # Preflight and HEAD are answered generically through the catch-all route.
-    served = {method_and_path(route) for route in routes}
+    served = {(route.method, _shape(route.path)) for route in ROUTES}
     served = {(method, path) for method, path in served if method not in ("OPTIONS", "HEAD")}
     assert _template_routes(template) == served
 
@@ -221,6 +210,5 @@ def test_scaling_knobs_reach_the_function(template: dict[str, Any]) -> None:
     assert variables["JOBQUEUE_FANOUT"] == {"Ref": "FanOut"}
     # jobqueue ends its own chains of drains after 10 invocations; Lambda's detection stays on as a net.
     assert function["RecursiveLoop"] == "Terminate"
-    from jobqueue import fanout
 
-    assert fanout.MAX_HOPS < 16
+    assert rules.MAX_HOPS < 16

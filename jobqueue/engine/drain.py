@@ -1,0 +1,417 @@
+"""The drain: claim due jobs in batches, run up to JOBQUEUE_CONCURRENCY of
+them at once, and record their outcomes in batches.
+
+Throughput comes from doing per batch what naive queues do per job: one
+statement claims a batch, one records its successes, one its failures. A
+claim takes about a quarter second of work for this drain's slots, so fast
+jobs go hundreds at a time and slow ones a few at a time, leaving the rest to
+other drains. How long jobs take is measured on the jobs alone, never on the
+claims, so a slow database cannot shrink the batches.
+
+Correctness comes from the lease: a claimed job belongs to this drain until
+its lease expires, and every write is guarded by the attempt it belongs to,
+so a drain that lost a job cannot overwrite the attempt that replaced it.
+Leases of claimed jobs still waiting for a slot are extended while they wait,
+and the session commits asynchronously while it drains (store.drains says why).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .. import log
+from ..config import Settings
+from ..errors import ClaimLost, DatabaseUnavailable, JobTimeout, UnknownTask
+from ..store import claims, drains
+from ..store import connection as dbmod
+from ..store.queues import queue_settings
+from ..tasks import registry as tasks
+from . import cleaner, compactor, pace, rescuer
+from .claimed import ClaimedJob, ClaimedJobs
+from .execution import CANCEL_GRACE, Executor, Finished, call_async_here
+from .outcomes import Outcomes
+from .recorder import Recorder
+from .report import DrainReport
+
+# Seconds kept back after the last job so its outcome can be written in time.
+RECORD_MARGIN = 0.5
+SETTINGS_INTERVAL = 5.0
+# A job that cannot fit any drain's whole budget is set aside this long.
+PARK_SECONDS = 600.0
+# After a claim found nothing while jobs still run, claim again no sooner than this.
+EMPTY_CLAIM_PAUSE = 0.1
+# A drain waits for a rate window to open no longer than this (billed while it
+# waits); a longer wait is left to a later drain.
+RATE_WAIT_MAX = 30.0
+# Without a budget (a command-line drain), writes are retried this long at the end.
+MAX_END_RETRY = 60.0
+
+
+def run(
+    db: dbmod.Database | None = None,
+    *,
+    budget_seconds: float | None = None,
+    cap_seconds: float | None = None,
+    queues: Iterable[str] | None = None,
+    max_jobs: int | None = None,
+    settings: Settings | None = None,
+    batch_size: int | None = None,
+    on_claim: Callable[[int, int, float, bool], None] | None = None,
+) -> DrainReport:
+    """Run due jobs until none is due, the budget is spent, or max_jobs ran.
+
+    ``budget_seconds`` is the time this call may take (a Lambda's remaining
+    time); it never starts a job whose timeout does not fit in what is left.
+    ``cap_seconds`` is the most any drain of this deployment gets (a Lambda's
+    whole timeout): a job whose timeout exceeds it can never run, so it is set
+    aside for a while (and reported) rather than left blocking its queue.
+    ``on_claim(claimed, limit, seconds_left, deferred)`` hears of every claim
+    (the fan-out sizes itself by it).
+    """
+    drain = Drain(
+        db or dbmod.default(),
+        settings or Settings.from_env(),
+        budget_seconds,
+        cap_seconds,
+        None if queues is None else list(queues),
+        max_jobs,
+        batch_size,
+    )
+    drain.on_claim = on_claim
+    return drain.run()
+
+
+class Drain:
+    """One drain's state, from its first claim to its last outcome written."""
+
+    def __init__(
+        self,
+        db: dbmod.Database,
+        settings: Settings,
+        budget_seconds: float | None,
+        cap_seconds: float | None,
+        queues: list[str] | None,
+        max_jobs: int | None,
+        batch_size: int | None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.queues = queues
+        self.max_jobs = max_jobs
+        self.ceiling = batch_size or settings.drain_batch_size
+        self.slots = settings.concurrency
+        self.grace = settings.lease_grace_seconds
+        safety = settings.drain_safety_ms / 1000
+        self.started = time.monotonic()
+        self.deadline = float("inf") if budget_seconds is None else self.started + budget_seconds - safety
+        self.cap = None if cap_seconds is None else max(0.0, cap_seconds - safety - RECORD_MARGIN)
+        self.worker = claims.new_worker_id()
+        self.report = DrainReport()
+        self.outcomes = Outcomes(self.worker)
+        self.executor = Executor()
+        self.recorder = Recorder(self.report, self.outcomes, settings)
+        self.waiting = ClaimedJobs(db, self.worker, self.grace)
+        self.running: dict[Any, ClaimedJob] = {}
+        self.claimed = 0
+        self.stopped: str | None = None
+        self.claim_at = 0.0  # no claim before this (after an empty one, or until a rate window opens)
+        self.claim_failures = 0
+        self.reclaim_first = False
+        self.limited: set[str] = set()  # queues with a concurrency limit: free their capacity promptly
+        self.limited_at = 0.0
+        self.call: Any = None
+        self.interrupted = False
+        self.on_claim: Callable[[int, int, float, bool], None] | None = None
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self) -> DrainReport:
+        self.report.rescued = rescuer.rescue(self.db)
+        drains.commit_asynchronously(self.db, True)
+        try:
+            from .timeouts import alarms
+
+            with alarms() as call:
+                self.call = call
+                try:
+                    self._loop()
+                except KeyboardInterrupt:
+                    self.interrupted = True  # the operator stopping a local drain: do not wait for running jobs
+                    raise
+                finally:
+                    self._finish()
+        finally:
+            try:
+                drains.commit_asynchronously(self.db, False)
+            except DatabaseUnavailable:
+                pass  # a new connection starts with the default anyway
+        self.report.stopped = self.stopped or "idle"
+        if self.report.stopped == "idle":
+            self.report.pruned = cleaner.maybe_prune(self.db, self.settings, self.deadline)
+        compactor.maybe_compact(self.db)
+        self.report.seconds = round(time.monotonic() - self.started, 3)
+        return self.report
+
+    def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            self._expire(now)
+            if self.outcomes.next_due() <= now or (self.outcomes and not self.running and not self.waiting):
+                self.outcomes.flush(self.db)  # when nothing else is going on, at once
+            self._start_waiting()
+            self._trim_waiting()
+            if compactor.due():
+                compactor.maybe_compact(self.db)  # a busy system never idles: fold the count rows as it goes
+            if self.stopped is None and not self.waiting and len(self.running) < self.slots:
+                if time.monotonic() >= self.claim_at:
+                    self._claim()
+                    if self.waiting:
+                        continue
+            if not self.running and not self.waiting:
+                if self.stopped is not None:
+                    return
+                if self.claim_at == float("inf"):
+                    self.stopped = "idle"
+                    return
+            self._wait()
+
+    def _wait(self) -> None:
+        """Sleep until something needs doing: a job finishes or times out, outcomes
+        are due, a lease needs renewing, or a claim may be made."""
+        now = time.monotonic()
+        wake = self.outcomes.next_due()
+        for job in self.running.values():
+            wake = min(wake, job.deadline)
+        if self.waiting:
+            wake = min(wake, self.waiting.check_at)
+        if self.stopped is None and len(self.running) < self.slots:
+            wake = min(wake, self.claim_at)
+        wake = min(wake, self.deadline)
+        for finished in self.executor.wait(min(max(0.0, wake - now), 1.0)):
+            self._finished(finished)
+
+    # --- claiming ---------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        now = time.monotonic()
+        fits = self.deadline - now - RECORD_MARGIN
+        if fits <= 0:
+            self.stopped = "budget"
+            return
+        limit = pace.batch_limit(self.ceiling, self.slots)
+        if self.max_jobs is not None:
+            limit = min(limit, self.max_jobs - self.claimed)
+            if limit <= 0:
+                self.stopped = "max_jobs"
+                return
+        self._refresh_limits(now)
+        try:
+            if self.reclaim_first:  # a claim's answer was lost: first take back what it took
+                claim = claims.reclaim(self.db, worker=self.worker)
+                self.reclaim_first = False
+            else:
+                claim = claims.claim(
+                    self.db,
+                    worker=self.worker,
+                    limit=limit,
+                    grace=self.grace,
+                    fits=min(fits, 1e9),
+                    cap=self.cap,
+                    park_seconds=PARK_SECONDS,
+                    queues=self.queues,
+                )
+        except DatabaseUnavailable as exc:
+            self.reclaim_first = self.reclaim_first or isinstance(exc, ClaimLost)
+            self._database_down(exc)
+            return
+        self.claim_failures = 0
+        if claim.reclaimed:
+            # A claim whose answer was lost, read back whole: every job this
+            # drain holds. Keep what it does not know already; then claim as usual.
+            known = set(self.running) | self.outcomes.ids()
+            self.waiting.add([row for row in claim.rows if row[0] not in known], now)
+            self.claimed += len(self.waiting)
+            self.claim_at = 0.0
+            return
+        self.waiting.add(claim.rows, now)
+        self.claimed += len(self.waiting)
+        if self.on_claim is not None:
+            try:
+                self.on_claim(len(claim.rows), limit, self.deadline - now, bool(claim.deferred))
+            except Exception as exc:  # noqa: BLE001 - starting more drains is best effort
+                log.warning("fanout_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        if claim.parked:
+            self.report.unfit += claim.parked
+            log.warning(
+                "jobs_exceed_budget",
+                count=claim.parked,
+                budget_seconds=round(self.cap or 0, 1),
+                retry_in_seconds=PARK_SECONDS,
+                message="jobs have a timeout longer than a drain's whole budget: raise the function's timeout or "
+                "lower theirs; they are set aside and checked again later",
+            )
+        if self.waiting:
+            self.claim_at = 0.0
+            return
+        self._nothing_claimed(claim, now)
+
+    def _nothing_claimed(self, claim: claims.Claim, now: float) -> None:
+        """Decide what an empty claim means: no work, work that needs a fresh
+        budget, or work held back by a queue's limits."""
+        if claim.deferred:
+            self.stopped = "budget"
+        elif claim.capped:
+            wait = claim.wait
+            if wait is not None and wait <= RATE_WAIT_MAX and now + wait < self.deadline - RECORD_MARGIN:
+                self.claim_at = now + wait  # a rate window opens then
+            elif any(job.queue in claim.capped for job in self.running.values()):
+                self.claim_at = now + EMPTY_CLAIM_PAUSE  # our own jobs will free capacity
+            else:
+                self.stopped = "limited"
+        elif self.running:
+            self.claim_at = now + EMPTY_CLAIM_PAUSE
+        else:
+            self.claim_at = float("inf")
+
+    def _database_down(self, exc: DatabaseUnavailable) -> None:
+        """Keep going through a database restart: back off and claim again later."""
+        self.claim_failures += 1
+        if self.claim_failures == 1:
+            log.warning("claim_deferred", error=str(exc)[:300])
+        ceiling = min(2.0, 0.1 * 2 ** min(self.claim_failures - 1, 10))
+        self.claim_at = time.monotonic() + ceiling / 2 + random.uniform(0, ceiling / 2)
+        if self.claim_at >= self.deadline - RECORD_MARGIN:
+            raise exc
+
+    def _refresh_limits(self, now: float) -> None:
+        """Which queues have a concurrency limit (their outcomes are written at once)."""
+        if now < self.limited_at:
+            return
+        self.limited_at = now + SETTINGS_INTERVAL
+        try:
+            configured = queue_settings(self.db)
+        except DatabaseUnavailable:
+            return
+        self.limited = {name for name, s in configured.items() if s.concurrency is not None}
+
+    # --- starting jobs ----------------------------------------------------------------
+
+    def _start_waiting(self) -> None:
+        # Runs once per job: the waiting deque and the lease check are read
+        # directly, without ClaimedJobs' wrappers (a no-op job costs a few µs).
+        waiting, running = self.waiting, self.running
+        jobs, lost = waiting.jobs, waiting.lost
+        last_start = self.deadline - RECORD_MARGIN
+        while jobs and len(running) < self.slots:
+            job = jobs[0]
+            now = time.monotonic()
+            if now + job.timeout > last_start:
+                self._release_waiting()
+                self.stopped = "budget"
+                return
+            if job.lease_end < now + job.timeout + waiting.margin or now >= waiting.check_at:
+                self._renew(now)
+            if lost and job.id in lost:
+                jobs.popleft()  # its lease ran out and another drain owns it now
+                continue
+            try:
+                definition = tasks.get(job.name)
+            except UnknownTask as exc:
+                jobs.popleft()
+                self._record(job, None, exc, 0.0)
+                continue
+            if definition.alone and running:
+                return  # it waits until it can run by itself
+            jobs.popleft()
+            self._start(job, definition, now)
+
+    def _start(self, job: ClaimedJob, definition: tasks.Task, now: float) -> None:
+        func, payload, timeout = definition.func, job.payload, job.timeout
+        if job.waited is not None:  # from due to started: the claim's wait plus the time it waited for a slot
+            job.waited = float(job.waited) + (now - job.claimed_at)
+        inline = self.slots == 1 or definition.alone
+        if not inline and not definition.is_async:
+            inline = pace.runs_inline(job.name)
+        if inline:
+            t0 = time.perf_counter()
+            try:
+                if definition.is_async:
+                    result, error = call_async_here(func, payload, timeout), None
+                else:
+                    result, error = self.call(func, payload, timeout), None
+            except KeyboardInterrupt:
+                raise  # the operator stopping a local drain; the rest is given back, this job's lease runs out
+            except BaseException as exc:  # noqa: BLE001 - SystemExit too: the job failed, not the drain
+                result, error = None, exc
+            self._record(job, result, error, time.perf_counter() - t0)
+            return
+        job.deadline = now + timeout + (CANCEL_GRACE if definition.is_async else 0.0)
+        self.running[job.id] = job
+        if definition.is_async:
+            self.executor.start_async(job, func, payload, timeout)
+        else:
+            self.executor.start_thread(job, func, payload)
+
+    def _finished(self, finished: Finished) -> None:
+        job = finished.job
+        if self.running.pop(job.id, None) is None:
+            return  # abandoned at its deadline; this late result is not ours to write
+        self._record(job, finished.result, finished.error, finished.seconds)
+
+    def _expire(self, now: float) -> None:
+        """Jobs on threads past their deadline: record the timeout now and let the thread be."""
+        overdue = [job for job in self.running.values() if job.deadline <= now]
+        for job in overdue:
+            del self.running[job.id]
+            self.report.abandoned += 1
+            log.warning("job_abandoned", job_id=str(job.id), task=job.name, timeout_seconds=job.timeout)
+            self._record(job, None, JobTimeout("job exceeded its timeout"), job.timeout)
+
+    # --- leases -----------------------------------------------------------------------
+
+    def _renew(self, now: float) -> None:
+        busy = max((job.deadline - now for job in self.running.values()), default=0.0)
+        self.waiting.renew(now, busy if busy != float("inf") else 0.0, slot_free=len(self.running) < self.slots)
+
+    def _release_waiting(self) -> None:
+        """Give back claimed jobs that never started; their attempt does not count."""
+        self.report.released += self.waiting.release(self._give_up_at())
+
+    def _trim_waiting(self) -> None:
+        """A batch claimed while jobs seemed fast, when they turn out slow: keep
+        what this drain's slots will start soon and give the rest back (their
+        attempt uncounted), for other drains, and for the fan-out to see."""
+        if pace.mean_job_seconds() is None or len(self.waiting) <= self.slots:
+            return
+        self.claimed -= self.waiting.trim(max(self.slots, 2 * pace.batch_limit(self.ceiling, self.slots)))
+
+    def _give_up_at(self) -> float:
+        """How long writes may be retried through a database outage at the end."""
+        return min(self.deadline, time.monotonic() + MAX_END_RETRY)
+
+    # --- outcomes ---------------------------------------------------------------------
+
+    def _record(self, job: ClaimedJob, result: Any, error: BaseException | None, seconds: float) -> None:
+        pace.observe(job.name, seconds)
+        self.recorder.record(job, result, error, seconds, urgent=job.queue in self.limited)
+
+    # --- the end ----------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        """Give back what never started, let running jobs end (each fits the
+        budget, or is abandoned at its deadline), and write every outcome,
+        retrying through a database restart for as long as the budget lasts."""
+        self._release_waiting()
+        while self.running and not self.interrupted:
+            self._expire(time.monotonic())
+            for finished in self.executor.wait(0.2):
+                self._finished(finished)
+        give_up = self._give_up_at()
+        while self.outcomes and not self.outcomes.flush(self.db):
+            if time.monotonic() >= give_up:
+                self.outcomes.drop()
+                break
+            time.sleep(max(0.0, min(self.outcomes.retry_at, give_up) - time.monotonic()))

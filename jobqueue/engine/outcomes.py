@@ -1,0 +1,135 @@
+"""Outcomes waiting to be written, and writing them in batches that survive a
+database restart.
+
+Every write is guarded by the attempt it belongs to (id, attempt, worker), so
+writing an outcome twice, or late, changes nothing that is not its own. That
+makes it safe to keep outcomes the database could not take and to send them
+again, with backoff, for as long as the drain lasts: a restart of the server
+costs a pause, not a re-run of every job that finished while it was down.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from .. import log
+from ..errors import DatabaseUnavailable
+from ..store import claims
+from ..store.connection import Database
+
+# Outcomes are written at least this often, and at once when a lease nears its end.
+FLUSH_INTERVAL = 1.0
+LEASE_MARGIN = 2.0
+MAX_PENDING = 500
+RETRY_FIRST = 0.1
+RETRY_MAX = 2.0
+
+
+class Outcomes:
+    """Successes and failures as the column arrays the outcome statements take."""
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.failures = 0  # consecutive failed writes
+        self.retry_at = 0.0
+        self._clear()
+
+    def _clear(self) -> None:
+        self.ok_ids: list[Any] = []
+        self.ok_attempts: list[int] = []
+        self.ok_results: list[str | None] = []
+        self.bad_ids: list[Any] = []
+        self.bad_attempts: list[int] = []
+        self.bad_finals: list[bool] = []
+        self.bad_delays: list[float] = []
+        self.bad_errors: list[str] = []
+        self.since = 0.0
+        self.urgent_at = float("inf")  # when the earliest lease among these ends, less the margin
+
+    def __len__(self) -> int:
+        return len(self.ok_ids) + len(self.bad_ids)
+
+    def ids(self) -> set[Any]:
+        return {*self.ok_ids, *self.bad_ids}
+
+    def _added(self, lease_end: float, urgent: bool) -> None:
+        """Per job, so kept to a comparison or two (a clock read only when needed)."""
+        if urgent:
+            self.urgent_at = time.monotonic()
+        elif lease_end - LEASE_MARGIN < self.urgent_at:
+            self.urgent_at = lease_end - LEASE_MARGIN
+
+    def succeeded(self, job_id: Any, attempt: int, result: str | None, lease_end: float, urgent: bool = False) -> None:
+        if not self.ok_ids and not self.bad_ids:
+            self.since = time.monotonic()
+        self.ok_ids.append(job_id)
+        self.ok_attempts.append(attempt)
+        self.ok_results.append(result)
+        self._added(lease_end, urgent)
+
+    def failed(
+        self, job_id: Any, attempt: int, final: bool, delay: float, error: str, lease_end: float, urgent: bool = False
+    ) -> None:
+        if not self.ok_ids and not self.bad_ids:
+            self.since = time.monotonic()
+        self.bad_ids.append(job_id)
+        self.bad_attempts.append(attempt)
+        self.bad_finals.append(final)
+        self.bad_delays.append(delay)
+        self.bad_errors.append(error)
+        self._added(lease_end, urgent)
+
+    def next_due(self) -> float:
+        """When these should be written (monotonic time); inf when there is nothing to write."""
+        if not self:
+            return float("inf")
+        due = min(self.since + FLUSH_INTERVAL, self.urgent_at)
+        if len(self) >= MAX_PENDING:
+            due = self.since
+        return max(due, self.retry_at)
+
+    def flush(self, db: Database) -> bool:
+        """Write what is waiting; False (keeping it for later) when the database is unavailable."""
+        if not self:
+            return True
+        if time.monotonic() < self.retry_at:
+            return False
+        try:
+            if self.ok_ids:
+                claims.complete(
+                    db, worker=self.worker, ids=self.ok_ids, attempts=self.ok_attempts, results=self.ok_results
+                )
+                self.ok_ids, self.ok_attempts, self.ok_results = [], [], []
+            if self.bad_ids:
+                claims.fail(
+                    db,
+                    worker=self.worker,
+                    ids=self.bad_ids,
+                    attempts=self.bad_attempts,
+                    finals=self.bad_finals,
+                    delays=self.bad_delays,
+                    errors=self.bad_errors,
+                )
+        except DatabaseUnavailable as exc:
+            self.failures += 1
+            ceiling = min(RETRY_MAX, RETRY_FIRST * 2 ** min(self.failures - 1, 10))
+            self.retry_at = time.monotonic() + ceiling / 2 + random.uniform(0, ceiling / 2)
+            if self.failures == 1:
+                log.warning("outcomes_deferred", outcomes=len(self), error=str(exc)[:300])
+            return False
+        if self.failures:
+            log.info("outcomes_written_after_retry", attempts=self.failures + 1)
+        self.failures = 0
+        self.retry_at = 0.0
+        self._clear()
+        return True
+
+    def drop(self) -> int:
+        """Give up on what is left (the drain's time is up): those jobs run again after their lease."""
+        lost = len(self)
+        if lost:
+            log.error("outcomes_lost", outcomes=lost, message="the database stayed unavailable; these jobs will re-run")
+        self._clear()
+        return lost

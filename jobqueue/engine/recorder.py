@@ -1,0 +1,86 @@
+"""What a finished job becomes: its counts in the drain's report, its log line,
+and its outcome waiting in Outcomes to be written with its batch.
+
+A result that cannot be stored as JSON fails its own job, never the batch's
+write; a failure is retried with backoff, or final when the job is out of
+attempts or raised Permanent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import log
+from ..config import Settings
+from ..errors import JobTimeout, Permanent
+from . import failures
+from .claimed import ClaimedJob
+from .outcomes import Outcomes
+from .report import DrainReport
+
+
+class Recorder:
+    def __init__(self, report: DrainReport, outcomes: Outcomes, settings: Settings) -> None:
+        self.report = report
+        self.outcomes = outcomes
+        self.settings = settings
+        self.logging_jobs = log.enabled("INFO")
+
+    def record(
+        self, job: ClaimedJob, result: Any, error: BaseException | None, seconds: float, *, urgent: bool
+    ) -> None:
+        """``urgent``: write it at once (its queue has a concurrency limit that it holds)."""
+        stats = self.report.of(job.queue)
+        stats.processed += 1
+        stats.durations.append(seconds)
+        if job.waited is not None:
+            stats.waits.append(job.waited)
+        self.report.processed += 1
+        if error is None:
+            result_json = None if result is None else failures.result_json(result)
+            if result is None or result_json is not None:
+                self.outcomes.succeeded(job.id, job.attempt, result_json, job.lease_end, urgent)
+                self.report.succeeded += 1
+                stats.succeeded += 1
+                if self.logging_jobs:
+                    log.info(
+                        "job",
+                        job_id=str(job.id),
+                        task=job.name,
+                        attempt=job.attempt,
+                        outcome="succeeded",
+                        duration_ms=round(seconds * 1000, 3),
+                    )
+                return
+            # The same code would return the same value: retrying cannot help, and
+            # the whole batch's write must not fail on one job's result.
+            error = TypeError(f"the task's result ({type(result).__name__}) is not storable JSON")
+            final = True
+        else:
+            final = job.attempt >= job.max_attempts or isinstance(error, Permanent)
+        self._failed(job, error, final, seconds, urgent or isinstance(error, JobTimeout))
+
+    def _failed(self, job: ClaimedJob, exc: BaseException, final: bool, seconds: float, urgent: bool) -> None:
+        settings = self.settings
+        delay = 0.0 if final else failures.backoff(job.attempt, settings.retry_base_seconds, settings.retry_max_seconds)
+        entry = json.dumps(failures.error_entry(exc, job.attempt), default=str)
+        self.outcomes.failed(job.id, job.attempt, final, delay, entry, job.lease_end, urgent)
+        stats = self.report.of(job.queue)
+        if final:
+            self.report.failed += 1
+            stats.failed += 1
+        else:
+            self.report.retried += 1
+            stats.retried += 1
+        log.emit(
+            "ERROR" if final else "WARNING",
+            "job",
+            job_id=str(job.id),
+            task=job.name,
+            attempt=job.attempt,
+            outcome="failed" if final else "retry",
+            error=failures.clean(f"{type(exc).__name__}: {exc}")[:500],
+            retry_in=None if final else round(delay, 3),
+            duration_ms=round(seconds * 1000, 3),
+        )

@@ -1,0 +1,147 @@
+"""The local stack's HTTP server: API Gateway in front of the function, and
+Lambda's Invoke API beside it, on one port.
+
+A request to ``/2015-03-31/functions/...`` is Lambda's Invoke API (what the
+handler's boto3 client calls to start more drains); any other request is
+turned into an HTTP API event, run in a container, and its answer turned back
+into HTTP by the gateway's rules. Nothing here runs in the deployed function.
+"""
+
+from __future__ import annotations
+
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socket import AF_INET6
+from typing import Any
+
+from .. import log
+from ..errors import ConfigError
+from .aws_events import gateway_error, http_event, http_response
+from .lambda_service import Closed, Service
+
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation
+
+
+def _header_text(value: str) -> str:
+    """A header value as the client's UTF-8 spelled it. http.server decodes header
+    bytes as Latin-1, which turns an UTF-8 "é" into "Ã©"; undo that when the
+    bytes are UTF-8, and keep the Latin-1 reading when they are not."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    """Each request: read it whole, invoke the handler, write its answer."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "jobqueue-local"
+    server: _Server
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        try:
+            body = self._read_body()
+        except _TooLarge:
+            self.close_connection = True
+            self._send(*gateway_error(413, "Request Entity Too Large"))
+            return
+        except ValueError:
+            self.close_connection = True
+            self._send(*gateway_error(400, "Bad Request"))
+            return
+        service = self.server.service
+        if service.handles(self.path):  # Lambda's own API, which the handler calls through boto3
+            self._send(*service.invoke_api(self.command, self.path, dict(self.headers.items()), body))
+            return
+        event = http_event(
+            self.command,
+            self.path,
+            [(name, _header_text(value)) for name, value in self.headers.items()],
+            body,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+        )
+        self._send(*self._invoke(event))
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        log.debug("local.http", method=self.command, path=self.path, ms=elapsed_ms)
+
+    def _invoke(self, event: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        try:
+            return http_response(self.server.service.invoke(event))
+        except Closed:
+            return gateway_error(503, "Service Unavailable")
+        except Exception:  # noqa: BLE001 - the invocation failed: API Gateway answers 500
+            return gateway_error(500, "Internal Server Error")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        if length > MAX_REQUEST_BYTES:
+            raise _TooLarge()
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if total > MAX_REQUEST_BYTES:
+                raise _TooLarge()
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if status >= 200 and status not in (204, 304):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def __getattr__(self, name: str) -> Any:
+        """Every method goes to the handler, as API Gateway passes them all to the
+        function: TRACE or PROPFIND get its JSON 405, not this server's HTML 501."""
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """The handler logs each request itself, as it does in Lambda."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    service: Service
+
+
+class _Server6(_Server):
+    address_family = AF_INET6
+
+
+def make_server(host: str, port: int, service: Service) -> _Server:
+    """Bind now, so a taken port fails before anything is announced."""
+    server_class = _Server6 if ":" in host else _Server
+    try:
+        server = server_class((host, port), _RequestHandler)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    server.service = service
+    return server

@@ -1,0 +1,519 @@
+-- Every query jobqueue runs, by name. Python asks for them with queries.query("name")
+-- (jobqueue/store/queries.py), and only modules of jobqueue/store/ do.
+-- Parameters are pg8000 ":name" placeholders; nothing is ever formatted into SQL.
+
+-- name: enqueue
+-- Insert one job. A repeat of its id or idempotency key inserts nothing and
+-- returns no row; the caller then reads the existing job with find_existing.
+-- A job due now goes straight into the claim index (due); a later one waits
+-- in jobs_scheduled_idx until a claim promotes it.
+INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
+                  timeout_seconds, idempotency_key)
+SELECT CAST(:id AS uuid), :queue, :task, CAST(:payload AS jsonb), :priority, t.run_at, t.run_at <= now(),
+       :max_attempts, CAST(:timeout AS float8), :idempotency_key
+FROM (SELECT COALESCE(CAST(:run_at AS timestamptz), now()) + make_interval(secs => CAST(:delay AS float8))
+             AS run_at) AS t
+ON CONFLICT DO NOTHING
+RETURNING {job_columns};
+
+-- name: enqueue_many
+-- Insert a batch in one statement (all or nothing). The batch arrives as one
+-- JSON array, which the server parses far faster than the driver escapes
+-- arrays; its keys are short and defaults left out, since the server parses
+-- every byte: i id, q queue, t task, p payload, pr priority, r run_at,
+-- d delay in microseconds, m max_attempts, o timeout, k idempotency key.
+-- One row comes back, the statement's now() (every job's created_at)
+-- and the count; the rest of each job is what the caller sent. No ON CONFLICT:
+-- the ids are new, and a plain insert costs the server less than a
+-- speculative one.
+WITH inserted AS (
+    INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
+                      timeout_seconds, idempotency_key)
+    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0), b.run_at, b.run_at <= now(), b.m, b.o, b.k
+    FROM (SELECT *, COALESCE(r, now()) + COALESCE(d, 0) * interval '1 microsecond' AS run_at
+          FROM json_to_recordset(CAST(:batch AS json))
+               AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
+         ) AS b
+    RETURNING 1
+)
+SELECT {time:now()}, (SELECT count(*) FROM inserted);
+
+-- name: enqueue_many_keyed
+-- As enqueue_many, for a batch that carries idempotency keys: rows that repeat
+-- a key (or an id) are skipped, and when fewer were inserted than sent the
+-- caller reads the others with find_existing_many.
+WITH inserted AS (
+    INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
+                      timeout_seconds, idempotency_key)
+    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0), b.run_at, b.run_at <= now(), b.m, b.o, b.k
+    FROM (SELECT *, COALESCE(r, now()) + COALESCE(d, 0) * interval '1 microsecond' AS run_at
+          FROM json_to_recordset(CAST(:batch AS json))
+               AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
+         ) AS b
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT {time:now()}, (SELECT count(*) FROM inserted);
+
+-- name: find_existing
+-- The job a repeated submit refers to: by idempotency key when it has one, else by id.
+SELECT {job_columns} FROM jobs
+WHERE (CAST(:idempotency_key AS text) IS NOT NULL AND idempotency_key = :idempotency_key)
+   OR (CAST(:idempotency_key AS text) IS NULL AND id = CAST(:id AS uuid));
+
+-- name: find_existing_many
+-- The jobs a repeated batch refers to, by id or idempotency key.
+SELECT {job_columns} FROM jobs
+WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_keys AS text[]));
+
+-- name: claim
+-- Lease up to :limit due jobs to :worker: of the :queues named, or of any
+-- queue when it is NULL, within each queue's settings (see jobqueue_claim in
+-- migrations/0002_scale.sql, where the claim lives whole). Each claim is an
+-- attempt. The answer is one JSON text, one value to decode instead of a
+-- driver round of conversions per row and column.
+SELECT jobqueue_claim(:worker, CAST(:queues AS text[]), :limit, CAST(:fits AS float8), CAST(:cap AS float8),
+                      CAST(:grace AS float8), CAST(:park AS float8));
+
+-- name: reclaim
+-- The batch a claim took when its answer was lost with the connection: the
+-- jobs this worker holds (worker ids are unique per drain), in claim order.
+SELECT '{"j":' || COALESCE(CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts,
+                                                            timeout_seconds, queue,
+                                                            extract(epoch FROM started_at - run_at))
+                                          ORDER BY priority, run_at, id) AS text), '[]')
+       || ',"d":[],"c":[],"w":null,"p":0}'
+FROM jobs WHERE state = 'running' AND worker_id = :worker;
+
+-- name: complete
+-- Record a batch of successes. The guard (same worker, same attempt) makes a
+-- late write from an attempt that lost its lease a no-op: worker_id is set
+-- exactly while a job is running (a CHECK enforces it), so it also means
+-- "still running". The worker comes in as a column of the batch, not a
+-- constant, so the planner cannot mistake "worker_id = constant" for a
+-- selective filter and scan the table; it looks each id up by primary key.
+-- Batches arrive as one JSON array of records, like enqueue_many's: i id,
+-- a attempt, w worker, r result (e error, f final, d delay in fail).
+UPDATE jobs AS j
+SET state = 'succeeded', result = o.r, finished_at = now(),
+    lease_expires_at = NULL, worker_id = NULL
+FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text, r jsonb)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
+
+-- name: fail
+-- Record a batch of failed attempts: each goes back to pending after its
+-- backoff (its delay) or, when final or out of attempts, to failed. The error
+-- joins the history. A retry with no delay is due at once.
+-- Guarded like complete.
+UPDATE jobs AS j
+SET state = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
+    run_at = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN j.run_at
+                  ELSE now() + make_interval(secs => o.d) END,
+    due = o.d <= 0,
+    finished_at = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN now() END,
+    errors = j.errors || jsonb_build_array(o.e),
+    lease_expires_at = NULL, worker_id = NULL
+FROM json_to_recordset(CAST(:batch AS json))
+     AS o(i uuid, a int, w text, f bool, d float8, e jsonb)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
+
+-- name: release
+-- Give back claimed jobs this worker never started (its time ran out): they
+-- return to pending as if never claimed, so the attempt is not counted.
+UPDATE jobs AS j
+SET state = 'pending', attempts = j.attempts - 1, started_at = NULL, due = true,
+    lease_expires_at = NULL, worker_id = NULL
+FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
+
+-- name: renew_leases
+-- Extend the leases of claimed jobs still waiting their turn in this worker,
+-- so a slow batch does not look lost while it is being worked through: each
+-- must last through the job about to run (x seconds more) and then its own.
+-- The ids renewed come back; one missing was rescued meanwhile and is not
+-- this worker's to run any more.
+UPDATE jobs AS j
+SET lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace + COALESCE(o.x, 0))
+FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text, x float8)
+WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w
+RETURNING CAST(j.id AS text);
+
+-- name: rescue
+-- Jobs whose worker died: a running job past its lease goes back to pending,
+-- or to failed when it has no attempts left, with the loss in its history.
+-- The rows are found by primary key, as an array (see prune).
+UPDATE jobs AS j
+SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
+    run_at = CASE WHEN j.attempts >= j.max_attempts THEN j.run_at ELSE now() END,
+    due = true,
+    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempts, 'at', now(), 'type', 'LeaseExpired',
+        'message', 'worker ' || COALESCE(j.worker_id, '?') || ' lost its lease (process died or timed out)')),
+    lease_expires_at = NULL, worker_id = NULL
+WHERE j.id = ANY(ARRAY(
+    SELECT id FROM jobs
+    WHERE state = 'running' AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED))
+RETURNING j.id, j.state;
+
+-- name: get
+-- One job by id.
+SELECT {job_columns} FROM jobs WHERE id = CAST(:id AS uuid);
+
+-- name: list
+-- Jobs newest first, keyset-paginated on id (ids are time-ordered UUIDv7),
+-- optionally of one task: the primary key read backwards. The list queries
+-- differ by what they filter on, so that each has one plan that reads only
+-- the rows it returns (plus :limit per state, or per queue, at most): by
+-- queue (and state) through jobs_queue_list_idx, by state alone through the
+-- same index queue by queue, running jobs (few) through jobs_running_idx. A
+-- task filter narrows what those find.
+SELECT {job_columns} FROM jobs
+WHERE (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_state
+-- Jobs in one state other than running, newest first, across queues, from
+-- jobs_queue_list_idx (an index by state alone would read one range, but
+-- every job would pay for its entries when it is submitted and when it
+-- finishes). The queues are found by skipping through the index, one probe
+-- each; then each queue's newest job in the state, one entry each. The
+-- :limit-th newest of those is a floor: :limit queues have a job at or above
+-- it, so no job of the page is below it, and only the queues whose newest
+-- job reaches the floor (at most a page's worth, ties aside) are read
+-- further, :limit entries each at most. Their ids are merged and only the
+-- newest :limit fetched whole. So it reads two entries per queue and at most
+-- :limit pages, whatever the table holds.
+--
+-- The state is not matched with "state = :state", nor the order written
+-- "ORDER BY id": with the state equal to a constant, the planner sees the
+-- primary key's id order as serving the query just as well, and (reckoning
+-- that one job in twenty is failed, evenly spread) walks the primary key
+-- backwards filtering by state. But the newest jobs are the pending and
+-- running ones: at ten million jobs the walk passed 200,000 of them before the
+-- first failed one (25-40 ms, growing with the backlog). Ordered by
+-- (state, id) and bounded by a row comparison, each range can only be read
+-- in order from the index, entered at (queue, :state, cursor), with
+-- "state >= :state" ending it at the state's last job. (The floor is a
+-- filter on the queues, not a bound of the reads: PostgreSQL does not end a
+-- backward scan at a row comparison's lower bound, while LIMIT does.)
+WITH RECURSIVE every_queue AS (
+    (SELECT queue FROM jobs WHERE state <> 'running' ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM jobs WHERE state <> 'running' AND queue > every_queue.queue
+            ORDER BY queue LIMIT 1)
+    FROM every_queue WHERE every_queue.queue IS NOT NULL
+), tops AS MATERIALIZED (
+    SELECT q.queue, t.id FROM every_queue AS q,
+    LATERAL (
+        SELECT id FROM jobs
+        WHERE queue = q.queue
+          AND state >= :state
+          AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+          AND state <> 'running'
+          AND (CAST(:task AS text) IS NULL OR task = :task)
+        ORDER BY state DESC, id DESC
+        LIMIT 1
+    ) AS t
+    WHERE q.queue IS NOT NULL
+), floor AS MATERIALIZED (
+    SELECT COALESCE(
+        (SELECT id FROM tops ORDER BY id DESC OFFSET :limit - 1 LIMIT 1),
+        '00000000-0000-0000-0000-000000000000') AS id
+), newest AS (
+    SELECT j.id FROM tops, floor,
+    LATERAL (
+        SELECT id FROM jobs
+        WHERE queue = tops.queue
+          AND state >= :state
+          AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+          AND state <> 'running'
+          AND (CAST(:task AS text) IS NULL OR task = :task)
+        ORDER BY state DESC, id DESC
+        LIMIT :limit
+    ) AS j
+    WHERE tops.id >= floor.id
+)
+SELECT {job_columns} FROM jobs
+WHERE id IN (SELECT id FROM newest ORDER BY id DESC LIMIT :limit)
+ORDER BY id DESC;
+
+-- name: list_queue_state
+-- One queue's jobs in one state other than running, newest first: one range
+-- of jobs_queue_list_idx, held to it as list_state's reads are.
+SELECT {job_columns} FROM jobs
+WHERE queue = :queue
+  AND state >= :state AND (state, id) < (:state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+  AND state <> 'running'
+  AND (CAST(:task AS text) IS NULL OR task = :task)
+ORDER BY state DESC, id DESC
+LIMIT :limit;
+
+-- name: list_running
+-- Running jobs, newest first, of one queue or all. They are few (no more
+-- than the drains hold) and only jobs_running_idx, which holds nothing else,
+-- is read: every running job's id, the newest :limit sorted out, then only
+-- those rows fetched. (Fenced, or the planner may walk the primary key
+-- backwards instead, through every newer job in other states.)
+WITH running AS MATERIALIZED (
+    SELECT id FROM jobs
+    WHERE state = 'running' AND (CAST(:queue AS text) IS NULL OR queue = :queue)
+      AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+)
+SELECT {job_columns} FROM jobs
+WHERE id IN (SELECT id FROM running ORDER BY id DESC LIMIT :limit)
+ORDER BY id DESC;
+
+-- name: list_queue
+-- One queue's jobs in every state, newest first: the ids of the newest
+-- :limit of each state (each one range of jobs_queue_list_idx, see
+-- list_state for why a range; the running ones as in list_running), merged,
+-- and only the newest :limit of those fetched whole.
+WITH running AS MATERIALIZED (
+    SELECT id FROM jobs
+    WHERE queue = :queue AND state = 'running' AND (CAST(:task AS text) IS NULL OR task = :task)
+      AND (CAST(:before AS uuid) IS NULL OR id < CAST(:before AS uuid))
+), newest AS (
+    SELECT j.id FROM (VALUES ('pending'), ('succeeded'), ('failed'), ('cancelled')) AS s(state),
+    LATERAL (
+        SELECT id FROM jobs
+        WHERE queue = :queue
+          AND jobs.state >= s.state
+          AND (jobs.state, id) < (s.state, COALESCE(CAST(:before AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+          AND jobs.state <> 'running'
+          AND (CAST(:task AS text) IS NULL OR task = :task)
+        ORDER BY jobs.state DESC, id DESC
+        LIMIT :limit
+    ) AS j
+    UNION ALL
+    SELECT id FROM running
+)
+SELECT {job_columns} FROM jobs
+WHERE id IN (SELECT id FROM newest ORDER BY id DESC LIMIT :limit)
+ORDER BY id DESC;
+
+-- name: cancel
+-- Cancel a job that has not started. A job a worker holds is not pending, so a
+-- cancel racing a claim either wins before it or matches nothing after it.
+UPDATE jobs SET state = 'cancelled', finished_at = now()
+WHERE id = CAST(:id AS uuid) AND state = 'pending'
+RETURNING {job_columns};
+
+-- name: retry
+-- Put a failed or cancelled job back to pending now, granting one more attempt
+-- when it had used them all.
+UPDATE jobs SET state = 'pending', run_at = now(), due = true, finished_at = NULL,
+    max_attempts = GREATEST(max_attempts, attempts + 1)
+WHERE id = CAST(:id AS uuid) AND state IN ('failed', 'cancelled')
+RETURNING {job_columns};
+
+-- name: state_of
+-- Why a cancel or retry matched nothing: the job's current state, if it exists.
+SELECT state FROM jobs WHERE id = CAST(:id AS uuid);
+
+-- name: stats_counts
+-- Jobs per queue and state, exact, from the counts the triggers keep: as
+-- cheap at ten million jobs as at ten.
+SELECT queue, state, CAST(sum(n) AS bigint) FROM job_counts
+GROUP BY queue, state HAVING sum(n) <> 0
+ORDER BY queue, state;
+
+-- name: promote
+-- Move jobs whose run_at has come into the claim index (claims do this too).
+SELECT jobqueue_promote(:limit);
+
+-- name: compact_counts
+-- Fold the count rows into one per queue and state, so reading them stays
+-- cheap. Rows another compaction holds are left to it, never waited for.
+WITH gone AS (
+    DELETE FROM job_counts
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM job_counts FOR UPDATE SKIP LOCKED))
+    RETURNING queue, state, n
+)
+INSERT INTO job_counts (queue, state, n)
+SELECT queue, state, sum(n) FROM gone GROUP BY queue, state HAVING sum(n) <> 0;
+
+-- name: stats_oldest
+-- Per queue, seconds since its oldest due job became due. Within a queue and
+-- priority the claim index is in run_at order, so one probe per (queue,
+-- priority) pair finds every candidate (a loose index scan).
+WITH RECURSIVE firsts AS (
+    (SELECT queue, priority, run_at FROM jobs WHERE state = 'pending' AND due
+     ORDER BY queue, priority, run_at, id LIMIT 1)
+    UNION ALL
+    SELECT nx.* FROM firsts, LATERAL (
+        SELECT queue, priority, run_at FROM jobs
+        WHERE state = 'pending' AND due AND (queue, priority) > (firsts.queue, firsts.priority)
+        ORDER BY queue, priority, run_at, id LIMIT 1) AS nx
+)
+SELECT queue, EXTRACT(EPOCH FROM now() - min(run_at))::float8 FROM firsts GROUP BY queue;
+
+-- name: prune
+-- Delete up to :limit finished jobs older than the retention, oldest first.
+-- The rows are then found by primary key, as an array: joined to the batch
+-- instead, a table of a few hundred thousand rows is hashed whole (a Seq
+-- Scan) to delete 5,000 of them.
+WITH gone AS (
+    DELETE FROM jobs
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM jobs
+        WHERE finished_at < now() - make_interval(secs => :retention_seconds)
+          AND state IN ('succeeded', 'failed', 'cancelled')
+        ORDER BY finished_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED))
+    RETURNING 1
+)
+SELECT count(*) FROM gone;
+
+-- name: schema_version
+-- The newest applied migration, for /health.
+SELECT max(version) FROM jobqueue_migrations;
+
+-- name: queue_settings
+-- Every configured queue's settings.
+SELECT name, paused, concurrency, rate_limit, rate_seconds FROM queues ORDER BY name;
+
+-- name: configure_queue
+-- Create or change one queue's settings; a :set_x false leaves x as it was
+-- (as it is on a new queue: not paused, no limits). They apply from the next
+-- claim on, which reads them under the queue's lock.
+INSERT INTO queues (name, paused, concurrency, rate_limit, rate_seconds)
+VALUES (:queue, COALESCE(CAST(:paused AS boolean), false), :concurrency, :rate_limit, CAST(:rate_seconds AS float8))
+ON CONFLICT (name) DO UPDATE SET
+    paused = CASE WHEN :set_paused THEN EXCLUDED.paused ELSE queues.paused END,
+    concurrency = CASE WHEN :set_concurrency THEN EXCLUDED.concurrency ELSE queues.concurrency END,
+    rate_limit = CASE WHEN :set_rate THEN EXCLUDED.rate_limit ELSE queues.rate_limit END,
+    rate_seconds = CASE WHEN :set_rate THEN EXCLUDED.rate_seconds ELSE queues.rate_seconds END,
+    updated_at = now()
+RETURNING name, paused, concurrency, rate_limit, rate_seconds;
+
+-- Drains on demand (jobqueue/store/drains.py, for jobqueue/engine/fanout.py). A running drain holds a session
+-- advisory lock (:slot_class, slot) for one of JOBQUEUE_MAX_DRAINS slots.
+
+-- name: take_drain_slot
+-- The first free slot, now held by this session; no row when all are taken.
+SELECT s FROM generate_series(0, :max_drains - 1) AS s WHERE pg_try_advisory_lock(:slot_class, s) LIMIT 1;
+
+-- name: give_drain_slot
+SELECT pg_advisory_unlock(:slot_class, :slot);
+
+-- name: running_drains
+-- How many drains hold a slot, in this database, across every container.
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND classid = :slot_class AND objsubid = 2 AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database());
+
+-- name: request_wake
+-- After a submit made work due: one row back means "start a drain", when no
+-- drain runs and no other submit asked for one in the last :ttl seconds (the
+-- drain it asked for may still be starting).
+UPDATE jobqueue_wake SET requested_at = now()
+WHERE id = 1 AND requested_at < now() - make_interval(secs => :ttl)
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_locks
+      WHERE locktype = 'advisory' AND classid = :slot_class AND objsubid = 2 AND granted
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+RETURNING 1;
+
+-- name: drain_started
+-- A drain has its slot: submits from now on are covered by it.
+UPDATE jobqueue_wake SET requested_at = '-infinity' WHERE id = 1 AND requested_at <> '-infinity';
+
+-- name: backlog
+-- Due jobs waiting in the queues a drain serves, paused queues left out,
+-- counted up to :cap per queue: enough to size a fan-out, never a scan of a
+-- big backlog or of a paused queue's rows.
+WITH RECURSIVE every_queue AS (
+    (SELECT queue FROM jobs WHERE state = 'pending' AND due AND CAST(:queues AS text[]) IS NULL
+     ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM jobs WHERE state = 'pending' AND due AND queue > every_queue.queue
+            ORDER BY queue LIMIT 1)
+    FROM every_queue WHERE every_queue.queue IS NOT NULL
+), served AS (
+    SELECT queue FROM every_queue WHERE queue IS NOT NULL
+    UNION
+    SELECT unnest(CAST(:queues AS text[]))
+)
+SELECT COALESCE(sum(waiting.n), 0)::bigint
+FROM served, LATERAL (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM jobs WHERE state = 'pending' AND due AND queue = served.queue LIMIT :cap
+    ) AS due
+) AS waiting
+WHERE served.queue NOT IN (SELECT name FROM queues WHERE paused);
+
+-- name: work_due
+-- Whether anything is due (or about to be promoted) in the queues a drain
+-- serves, paused ones left out: asked by a drain after it gave up its slot,
+-- so that a job submitted while it was stopping is never left for the next
+-- schedule.
+WITH RECURSIVE every_queue AS (
+    (SELECT queue FROM jobs WHERE state = 'pending' AND due AND CAST(:queues AS text[]) IS NULL
+     ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM jobs WHERE state = 'pending' AND due AND queue > every_queue.queue
+            ORDER BY queue LIMIT 1)
+    FROM every_queue WHERE every_queue.queue IS NOT NULL
+)
+SELECT EXISTS (
+    SELECT 1 FROM every_queue
+    WHERE queue IS NOT NULL AND queue NOT IN (SELECT name FROM queues WHERE paused)
+) OR EXISTS (
+    SELECT 1 FROM unnest(CAST(:queues AS text[])) AS served(queue)
+    WHERE queue NOT IN (SELECT name FROM queues WHERE paused)
+      AND EXISTS (SELECT 1 FROM jobs WHERE state = 'pending' AND due AND jobs.queue = served.queue)
+) OR (
+    -- The first job past its run_at still waiting to be promoted, in run_at
+    -- order: a walk of jobs_scheduled_idx over those alone. (As an EXISTS,
+    -- whose order PostgreSQL drops, the planner may scan the table instead,
+    -- expecting an early match among a big backlog of future jobs, and read
+    -- it whole when none is due.)
+    SELECT true FROM jobs
+    WHERE state = 'pending' AND NOT due AND run_at <= now()
+      AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
+    ORDER BY run_at
+    LIMIT 1
+) IS NOT NULL;
+
+-- ---------------------------------------------------------------------------
+-- Periodic schedules (the schedules table, migration 0003). The slots come from
+-- the caller's clock (:now), never the database's now(), so a tick decides the
+-- same slots wherever it runs and tests can move time.
+
+-- name: schedules_state
+-- Where each of the named schedules stands: one round trip for all of them,
+-- by primary key, which is all an idle tick costs. One JSON text,
+-- [[name, last_slot, first_seen], ...] with times in microseconds since the
+-- epoch (exact, and cheap to read), rather than a row of timestamps each; the
+-- names arrive as a JSON array, which the driver sends far faster than a text[].
+SELECT CAST(json_agg(json_build_array(name,
+                                      CAST(EXTRACT(EPOCH FROM last_slot) * 1000000 AS bigint),
+                                      CAST(EXTRACT(EPOCH FROM first_seen) * 1000000 AS bigint))) AS text)
+FROM schedules WHERE name IN (SELECT json_array_elements_text(CAST(:names AS json)));
+
+-- name: schedules_add
+-- Schedules seen for the first time start from :now (no backfill). Another
+-- container adding the same one at once is harmless: the first row stays.
+-- In name order, so that two such inserts never wait on each other in a cycle.
+INSERT INTO schedules (name, first_seen)
+SELECT name, CAST(:now AS timestamptz) FROM json_array_elements_text(CAST(:names AS json)) AS name
+ORDER BY name
+ON CONFLICT (name) DO NOTHING;
+
+-- name: schedule_lock
+-- Take one schedule's row for the enqueue that follows in this transaction; a
+-- concurrent tick waits here and then sees the slot this one enqueued.
+SELECT COALESCE(last_slot, first_seen) FROM schedules WHERE name = :schedule FOR UPDATE;
+
+-- name: schedule_advance
+-- Record the last slot enqueued (same transaction as the enqueue); never backwards.
+UPDATE schedules SET last_slot = CAST(:slot AS timestamptz), updated_at = now()
+WHERE name = :schedule AND COALESCE(last_slot, first_seen) < CAST(:slot AS timestamptz);

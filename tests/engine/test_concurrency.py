@@ -1,0 +1,102 @@
+"""Several processes at once, processes that die, and a database that restarts."""
+
+from __future__ import annotations
+
+import threading
+
+from jobqueue import JobSpec
+from jobqueue.engine import drain
+from jobqueue.store import connection, jobs
+from tests.support.drains import start_drain
+from tests.support.waiting import wait_until
+
+
+def test_four_processes_run_every_job_exactly_once(database, server_env, raw):
+    jobs.enqueue_many(database, [JobSpec("noop", {"i": i}) for i in range(1000)])
+    jobs.enqueue_many(database, [JobSpec("noop", {"i": i}) for i in range(1000, 2000)])
+    procs = [start_drain(server_env, batch=25) for _ in range(4)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    rows = raw.run("SELECT state, attempts, count(*) FROM jobs GROUP BY state, attempts")
+    assert rows == [["succeeded", 1, 2000]]
+    import json
+
+    assert sum(json.loads(out)["processed"] for out, _ in outputs) == 2000
+
+
+def leases_expired(raw) -> None:
+    """Wait until no running job's lease is still current, by the database's clock
+    (a batch-mate's lease is extended past its own timeout while it waits)."""
+    wait_until(
+        lambda: raw.run("SELECT count(*) FROM jobs WHERE state = 'running' AND lease_expires_at >= now()")[0][0] == 0,
+        what="the running jobs' leases to expire",
+    )
+
+
+def test_a_crashed_worker_loses_nothing(database, server_env, raw, tmp_path):
+    """A task kills its process mid-batch: after the lease the crash job runs
+    again, then fails for good; its batch-mate still runs exactly once."""
+    crash, _ = jobs.enqueue(database, JobSpec("tests.crash", timeout_seconds=0.5, max_attempts=2))
+    out = tmp_path / "ran"
+    mate, _ = jobs.enqueue(database, JobSpec("tests.record", {"path": str(out), "value": "mate"}, timeout_seconds=0.5))
+
+    first = start_drain(server_env, grace=0.3, batch=50)
+    first.communicate(timeout=30)
+    assert first.returncode == 17
+    assert raw.run("SELECT count(*) FROM jobs WHERE state = 'running'")[0][0] == 2
+
+    leases_expired(raw)
+    second = start_drain(server_env, grace=0.3, batch=50)
+    out2 = second.communicate(timeout=30)
+    assert second.returncode == 17, out2  # rescued, re-run, crashed again (attempt 2)
+
+    leases_expired(raw)
+    report = drain.run(database)  # rescue: out of attempts -> failed
+    assert report.rescued >= 1
+    lost = jobs.get(database, crash["id"])
+    assert lost["state"] == "failed" and lost["attempts"] == 2
+    assert [e["type"] for e in lost["errors"]] == ["LeaseExpired", "LeaseExpired"]
+    done = jobs.get(database, mate["id"])
+    assert done["state"] == "succeeded" and out.read_text().split() == ["mate"]
+    assert raw.run("SELECT count(*) FROM jobs WHERE state = 'running'")[0][0] == 0
+
+
+def test_cancel_racing_claim_never_runs_a_cancelled_job(database, db_settings, raw, tmp_path):
+    out = tmp_path / "ran"
+    batch = jobs.enqueue_many(
+        database, [JobSpec("tests.record", {"path": str(out), "value": str(i)}) for i in range(300)]
+    )
+    cancelled: list[str] = []
+
+    def canceller() -> None:
+        own = connection.Database(db_settings)
+        for job in reversed(batch):
+            try:
+                cancelled.append(jobs.cancel(own, job["id"])["id"])
+            except Exception:  # noqa: BLE001 - lost the race: the job was claimed first
+                pass
+        own.close()
+
+    thread = threading.Thread(target=canceller)
+    thread.start()
+    drain.run(database, batch_size=5)
+    thread.join()
+    ran = out.read_text().split() if out.exists() else []
+    states = dict(raw.run("SELECT state, count(*) FROM jobs GROUP BY state"))
+    assert states.get("cancelled", 0) == len(cancelled)
+    assert states.get("succeeded", 0) == len(ran) == 300 - len(cancelled)
+    assert len(set(ran)) == len(ran)
+    cancelled_values = {str(batch.index(next(j for j in batch if j["id"] == c))) for c in cancelled}
+    assert not cancelled_values & set(ran)
+
+
+def test_next_drain_reconnects_after_a_database_restart(database, restart_database):
+    jobs.enqueue(database, JobSpec("echo", {"n": 1}))
+    assert drain.run(database).succeeded == 1
+    before = database.execute("SELECT pg_backend_pid()")[0][0]
+    restart_database()
+    assert drain.run(database).processed == 0  # its first statement meets the dead connection
+    job, _ = jobs.enqueue(database, JobSpec("echo", {"n": 2}))
+    assert drain.run(database).succeeded == 1
+    assert database.execute("SELECT pg_backend_pid()")[0][0] != before
+    assert jobs.get(database, job["id"])["state"] == "succeeded"
