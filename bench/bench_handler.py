@@ -99,7 +99,10 @@ def measure_overhead(cfg: common.DbConfig, rounds: int, per_round: int) -> dict[
     JobSpec, store = jobqueue.JobSpec, jobqueue.jobs_module
     database = jobqueue.Database(Settings.from_env().db)
     jobqueue.set_default(database)
-    database.execute("DROP TABLE IF EXISTS jobs, jobqueue_migrations")
+    # Everything the migrations made (tables, functions, triggers): the bench
+    # database holds nothing else, and a run of another tree may have left it.
+    database.execute("DROP SCHEMA public CASCADE")
+    database.execute("CREATE SCHEMA public")
     jobqueue.migrate(database)
     event, context = _event(), _context()
     payload = {"n": 1}

@@ -4,7 +4,8 @@ and who answers it.
 One function serves API Gateway and Function URL requests, EventBridge
 schedules, SQS batches and direct invocations; each has a module of its own.
 Settings are read and task modules imported once per container (cold_start,
-run when ``app`` is imported).
+run when ``app`` is imported). The HTTP path is loaded then too, since a
+request waits on it; the other sources load with their first event.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from .. import log
 from ..actions.table import DIRECT
 from ..engine import invocation
 from ..errors import ValidationError
-from . import cold_start, direct, schedule, sqs
+from . import cold_start
 from .http import pipeline
 from .problems import problem
 from .replies import request_id_of
+
+SCHEDULE_SOURCES = ("aws.events", "aws.scheduler")  # EventBridge rules, EventBridge Scheduler
 
 
 def dispatch(event: Any, context: Any = None) -> Any:
@@ -30,11 +33,18 @@ def dispatch(event: Any, context: Any = None) -> Any:
         if isinstance(ctx, dict) and ("httpMethod" in event or "http" in ctx):
             return pipeline.handle(event, context, container)
         records = event.get("Records")
-        if sqs.is_sqs(records):
-            return sqs.handle(records, context, container)
-        if event.get("source") in schedule.SOURCES:
+        if isinstance(records, list) and records and isinstance(records[0], dict):
+            if records[0].get("eventSource") == "aws:sqs":
+                from . import sqs
+
+                return sqs.handle(records, context, container)
+        if event.get("source") in SCHEDULE_SOURCES:
+            from . import schedule
+
             return schedule.handle(event, context, container)
         if "action" in event:
+            from . import direct
+
             return direct.handle(event, context, container)
     return unknown(event, context)
 

@@ -27,8 +27,6 @@ from .problems import problem
 from .replies import INPUT_ERRORS, done, rejected, request_id_of
 from .strict_json import parse_json
 
-SOURCES = ("aws.events", "aws.scheduler")
-
 
 def handle(event: Mapping[str, Any], context: Any, container: Container) -> dict[str, Any]:
     if container.error is None:

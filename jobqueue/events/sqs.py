@@ -15,15 +15,6 @@ from .replies import elapsed_ms, request_id_of
 from .strict_json import parse_json
 
 
-def is_sqs(records: Any) -> bool:
-    return (
-        isinstance(records, list)
-        and bool(records)
-        and isinstance(records[0], dict)
-        and records[0].get("eventSource") == "aws:sqs"
-    )
-
-
 def handle(records: list[Any], context: Any, container: Container) -> dict[str, Any]:
     started = time.perf_counter()
     call = container.call(context)
