@@ -9,7 +9,7 @@ from typing import Any
 from .. import rules
 from ..errors import ValidationError
 from ..states import ALL as STATES
-from ..store import queues as store
+from ..store import queues as queue_rows
 from ..store.connection import Database, Runner
 from .jobs import Body, json_object
 
@@ -23,8 +23,8 @@ def queues(db: Database | Runner) -> Body:
     From the exact counts the triggers keep and the settings table: the cost
     grows with the number of queues, never with the number of jobs.
     """
-    counts = store.stats(db)["queues"]
-    settings = store.queue_settings(db)
+    counts = queue_rows.stats(db)["queues"]
+    settings = queue_rows.queue_settings(db)
     names = sorted(set(counts) | set(settings))
     return {"status": "ok", "queues": [_queue(name, settings.get(name), counts.get(name)) for name in names]}
 
@@ -54,8 +54,8 @@ def configure_queue(db: Database | Runner, name: Any, data: Any) -> Body:
         )
     if "rate" in data:
         changes["rate"] = _rate(data["rate"])
-    settings = store.configure_queue(db, name, changes)
-    return {"status": "ok", "queue": _queue(name, settings, store.stats(db)["queues"].get(name))}
+    settings = queue_rows.configure_queue(db, name, changes)
+    return {"status": "ok", "queue": _queue(name, settings, queue_rows.stats(db)["queues"].get(name))}
 
 
 def _rate(value: Any) -> tuple[int, float] | None:
@@ -82,8 +82,8 @@ def _rate(value: Any) -> tuple[int, float] | None:
     return limit, float(seconds)
 
 
-def _queue(name: str, settings: store.QueueSettings | None, stats: Mapping[str, Any] | None) -> Body:
-    body: Body = {"name": name, **(settings or store.QueueSettings(name)).as_dict()}
+def _queue(name: str, settings: queue_rows.QueueSettings | None, stats: Mapping[str, Any] | None) -> Body:
+    body: Body = {"name": name, **(settings or queue_rows.QueueSettings(name)).as_dict()}
     body["counts"] = dict(stats["counts"]) if stats else {state: 0 for state in STATES}
     body["oldest_pending_age_seconds"] = stats["oldest_pending_age_seconds"] if stats else None
     return body

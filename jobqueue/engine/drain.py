@@ -25,10 +25,9 @@ from typing import Any
 from .. import log
 from ..config import Settings
 from ..errors import ClaimLost, DatabaseUnavailable, JobTimeout, UnknownTask
-from ..store import claims, drains
-from ..store import connection as dbmod
+from ..store import claims, connection, drains
 from ..store.queues import queue_settings
-from ..tasks import registry as tasks
+from ..tasks import registry
 from . import cleaner, compactor, pace, rescuer
 from .claimed import ClaimedJob, ClaimedJobs
 from .execution import CANCEL_GRACE, Executor, Finished, call_async_here
@@ -51,7 +50,7 @@ MAX_END_RETRY = 60.0
 
 
 def run(
-    db: dbmod.Database | None = None,
+    db: connection.Database | None = None,
     *,
     budget_seconds: float | None = None,
     cap_seconds: float | None = None,
@@ -72,7 +71,7 @@ def run(
     (the fan-out sizes itself by it).
     """
     drain = Drain(
-        db or dbmod.default(),
+        db or connection.default(),
         settings or Settings.from_env(),
         budget_seconds,
         cap_seconds,
@@ -89,7 +88,7 @@ class Drain:
 
     def __init__(
         self,
-        db: dbmod.Database,
+        db: connection.Database,
         settings: Settings,
         budget_seconds: float | None,
         cap_seconds: float | None,
@@ -318,7 +317,7 @@ class Drain:
                 jobs.popleft()  # its lease ran out and another drain owns it now
                 continue
             try:
-                definition = tasks.get(job.name)
+                definition = registry.get(job.name)
             except UnknownTask as exc:
                 jobs.popleft()
                 self._record(job, None, exc, 0.0)
@@ -328,7 +327,7 @@ class Drain:
             jobs.popleft()
             self._start(job, definition, now)
 
-    def _start(self, job: ClaimedJob, definition: tasks.Task, now: float) -> None:
+    def _start(self, job: ClaimedJob, definition: registry.Task, now: float) -> None:
         func, payload, timeout = definition.func, job.payload, job.timeout
         if job.waited is not None:  # from due to started: the claim's wait plus the time it waited for a slot
             job.waited = float(job.waited) + (now - job.claimed_at)

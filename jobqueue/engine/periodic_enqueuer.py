@@ -20,8 +20,9 @@ from ..errors import DatabaseUnavailable
 from ..store import jobs, schedules
 from ..store.connection import Database
 from ..tasks import periodic as declared
-from ..tasks import registry as tasks
 from ..tasks.periodic import UTC, Schedule
+from ..tasks.registry import DEFAULT_QUEUE
+from ..tasks.registry import registered as registered_tasks
 from ..tasks.spec import JobSpec
 
 # Per container: a schedule's next slot after the cursor it was computed from,
@@ -127,8 +128,8 @@ def listing(db: Database, now: datetime | None = None) -> list[dict[str, Any]]:
 
 
 def _task_queue(task: str) -> str:
-    definition = tasks.registered().get(task)
-    return definition.queue if definition is not None else tasks.DEFAULT_QUEUE
+    definition = registered_tasks().get(task)
+    return definition.queue if definition is not None else DEFAULT_QUEUE
 
 
 def _aware(now: datetime | None) -> datetime:
