@@ -269,25 +269,18 @@ def jobqueue_parts() -> Any:
         from jobqueue.store.ids import uuid7
         from jobqueue.tasks.loading import load_modules
         from jobqueue.tasks.spec import JobSpec
+
+        run_drain, apply_migrations = drain.run, schema.migrate
     except ImportError:  # before the regrouping
         from jobqueue.spec import JobSpec, uuid7
 
-        from jobqueue import db, migrate, queue, sql, tasks, worker
+        from jobqueue import db as connection
+        from jobqueue import migrate, worker
+        from jobqueue import queue as jobs
+        from jobqueue import sql as queries
+        from jobqueue.tasks import load_modules
 
-        return SimpleNamespace(
-            Database=db.Database,
-            set_default=db.set_default,
-            jobs_module=queue,
-            load_modules=tasks.load_modules,
-            enqueue=queue.enqueue,
-            enqueue_many=queue.enqueue_many,
-            drain=worker.drain,
-            JobSpec=JobSpec,
-            uuid7=uuid7,
-            migrate=migrate.migrate,
-            query=sql.query,
-            attempt_records=queue.attempt_records,
-        )
+        claims, run_drain, apply_migrations = jobs, worker.drain, migrate.migrate
     return SimpleNamespace(
         Database=connection.Database,
         set_default=connection.set_default,
@@ -295,10 +288,10 @@ def jobqueue_parts() -> Any:
         load_modules=load_modules,
         enqueue=jobs.enqueue,
         enqueue_many=jobs.enqueue_many,
-        drain=drain.run,
+        drain=run_drain,
         JobSpec=JobSpec,
         uuid7=uuid7,
-        migrate=schema.migrate,
+        migrate=apply_migrations,
         query=queries.query,
         attempt_records=claims.attempt_records,
     )
