@@ -16,9 +16,8 @@ from . import registry
 
 
 def load_modules(modules: Iterable[str]) -> None:
-    """Import the task modules; a missing one fails cold start naming the variable,
-    and so does a periodic schedule that is invalid or names no registered task."""
-    from . import builtin  # noqa: F401 - registers the built-ins
+    """Raises ConfigError naming the variable or the schedule at fault."""
+    from . import builtin  # noqa: F401 - registers the built-ins (on the first call, not on import)
 
     for module in modules:
         try:
@@ -27,8 +26,9 @@ def load_modules(modules: Iterable[str]) -> None:
             raise ConfigError(f"JOBQUEUE_TASK_MODULES names {module!r}, which cannot be imported: {exc}") from exc
     periodic = sys.modules.get(f"{__package__}.periodic")
     if periodic is not None:  # imported exactly where some schedule was declared
+        tasks = registry.registered()
         for schedule in periodic.registered().values():
-            if schedule.task not in registry.registered():
+            if schedule.task not in tasks:
                 raise ConfigError(
                     f"{schedule.describe()}: task {schedule.task!r} is not registered"
                     " (is the module that defines it in JOBQUEUE_TASK_MODULES?)"
