@@ -93,7 +93,7 @@ def database(db_settings: DatabaseSettings) -> Iterator[connection.Database]:
     """The process Database on an emptied jobs table, with no queue configured."""
     database = connection.Database(db_settings)
     connection.set_default(database)
-    database.execute("TRUNCATE jobs, queues")
+    database.execute("TRUNCATE jobs, queues, drain_slots")
     yield database
     connection.set_default(None)
 

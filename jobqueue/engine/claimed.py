@@ -27,6 +27,7 @@ class ClaimedJob:
     """A claimed job, and what this drain knows of its lease (monotonic times)."""
 
     __slots__ = (
+        "alone",
         "attempt",
         "claimed_at",
         "deadline",
@@ -46,6 +47,7 @@ class ClaimedJob:
         self.claimed_at = claimed_at
         self.lease_end = claimed_at + self.timeout + grace  # it ends no sooner than this
         self.deadline = float("inf")
+        self.alone = False  # a suspect: it runs with nothing beside it
 
 
 class ClaimedJobs:
@@ -73,8 +75,11 @@ class ClaimedJobs:
     def popleft(self) -> ClaimedJob:
         return self.jobs.popleft()
 
-    def add(self, rows: list[list[Any]], claimed_at: float) -> None:
-        self.jobs.extend(ClaimedJob(row, claimed_at, self.grace) for row in rows)
+    def add(self, rows: list[list[Any]], claimed_at: float, *, alone: bool = False) -> None:
+        added = [ClaimedJob(row, claimed_at, self.grace) for row in rows]
+        for job in added if alone else ():
+            job.alone = True
+        self.jobs.extend(added)
         self.check_at = claimed_at + RENEW_CHECK_EVERY
 
     def renew(self, now: float, busy: float, *, slot_free: bool) -> None:

@@ -1,4 +1,5 @@
-"""The cleaner: deletes finished jobs past their retention, from idle drains.
+"""The cleaner: deletes finished jobs past their retention, and the slots of
+drains that died, from idle drains.
 
 At most every few minutes per container, so an idle drain stays cheap, but
 it keeps going while whole batches come back and time is left, so pruning
@@ -26,6 +27,7 @@ def maybe_prune(db: Database, settings: Settings, deadline: float) -> int:
         return 0
     _last_prune = now
     pruned = 0
+    upkeep.forget_drains(db)
     while True:
         deleted = upkeep.prune(db, settings.retention_days * 86400, limit=PRUNE_BATCH)
         pruned += deleted

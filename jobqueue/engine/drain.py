@@ -13,38 +13,34 @@ its lease expires, and every write is guarded by the attempt it belongs to,
 so a drain that lost a job cannot overwrite the attempt that replaced it.
 Leases of claimed jobs still waiting for a slot are extended while they wait,
 and the session commits asynchronously while it drains (store.drains says why).
+
+A crash costs one job, not a batch: no job starts before the drain has
+written it into its slots (engine.slots), so when the process dies the
+rescue puts back the jobs that never started, uncounted, and makes the ones
+that were running suspects. A drain that hears of a suspect lets its own
+jobs finish, writes their outcomes, and runs the suspect alone.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import log
 from ..config import Settings
-from ..errors import ClaimLost, DatabaseUnavailable, JobTimeout, UnknownTask
+from ..errors import DatabaseUnavailable, JobTimeout, UnknownTask
 from ..store import claims, connection, drains
-from ..store.queues import queue_settings
 from ..tasks import registry
 from . import cleaner, compactor, pace, rescuer
 from .claimed import ClaimedJob, ClaimedJobs
+from .claiming import RECORD_MARGIN, Claiming
 from .execution import CANCEL_GRACE, Executor, Finished, call_async_here
-from .outcomes import Outcomes
+from .outcomes import Outcomes, rerun_seconds
 from .recorder import Recorder
 from .report import DrainReport
+from .slots import Slots
 
-# Seconds kept back after the last job so its outcome can be written in time.
-RECORD_MARGIN = 0.5
-SETTINGS_INTERVAL = 5.0
-# A job that cannot fit any drain's whole budget is set aside this long.
-PARK_SECONDS = 600.0
-# After a claim found nothing while jobs still run, claim again no sooner than this.
-EMPTY_CLAIM_PAUSE = 0.1
-# A drain waits for a rate window to open no longer than this (billed while it
-# waits); a longer wait is left to a later drain.
-RATE_WAIT_MAX = 30.0
 # Without a budget (a command-line drain), writes are retried this long at the end.
 MAX_END_RETRY = 60.0
 
@@ -83,7 +79,7 @@ def run(
     return drain.run()
 
 
-class Drain:
+class Drain(Claiming):
     """One drain's state, from its first claim to its last outcome written."""
 
     def __init__(
@@ -114,6 +110,9 @@ class Drain:
         self.recorder = Recorder(self.report, self.outcomes, settings)
         self.waiting = ClaimedJobs(db, self.worker, self.grace)
         self.running: dict[Any, ClaimedJob] = {}
+        self.held = Slots(self.slots)
+        self.suspects = False  # a suspect waits: empty this drain, then run it alone
+        self.alone_after = 0.0  # no wait for suspects before this
         self.claimed = 0
         self.stopped: str | None = None
         self.claim_at = 0.0  # no claim before this (after an empty one, or until a rate window opens)
@@ -158,17 +157,16 @@ class Drain:
         while True:
             now = time.monotonic()
             self._expire(now)
+            if self.outcomes.urgent_at <= now:
+                self._flush()  # a limited queue's capacity, or jobs a kill would re-run: before claiming
+            if self.stopped is None and not self.waiting and len(self.running) < self.slots and now >= self.claim_at:
+                self._claim()  # before other writes: the write that follows names the jobs it took
             if self.outcomes.next_due() <= now or (self.outcomes and not self.running and not self.waiting):
-                self.outcomes.flush(self.db)  # when nothing else is going on, at once
+                self._flush()  # when nothing else is going on, at once
             self._start_waiting()
             self._trim_waiting()
             if compactor.due():
                 compactor.maybe_compact(self.db)  # a busy system never idles: fold the count rows as it goes
-            if self.stopped is None and not self.waiting and len(self.running) < self.slots:
-                if time.monotonic() >= self.claim_at:
-                    self._claim()
-                    if self.waiting:
-                        continue
             if not self.running and not self.waiting:
                 if self.stopped is not None:
                     return
@@ -186,115 +184,13 @@ class Drain:
             wake = min(wake, job.deadline)
         if self.waiting:
             wake = min(wake, self.waiting.check_at)
+            if len(self.running) < self.slots:
+                wake = min(wake, self.outcomes.retry_at)  # its slots could not be written yet
         if self.stopped is None and len(self.running) < self.slots:
             wake = min(wake, self.claim_at)
         wake = min(wake, self.deadline)
         for finished in self.executor.wait(min(max(0.0, wake - now), 1.0)):
             self._finished(finished)
-
-    # --- claiming ---------------------------------------------------------------------
-
-    def _claim(self) -> None:
-        now = time.monotonic()
-        fits = self.deadline - now - RECORD_MARGIN
-        if fits <= 0:
-            self.stopped = "budget"
-            return
-        limit = pace.batch_limit(self.ceiling, self.slots)
-        if self.max_jobs is not None:
-            limit = min(limit, self.max_jobs - self.claimed)
-            if limit <= 0:
-                self.stopped = "max_jobs"
-                return
-        self._refresh_limits(now)
-        try:
-            if self.reclaim_first:  # a claim's answer was lost: first take back what it took
-                claim = claims.reclaim(self.db, worker=self.worker)
-                self.reclaim_first = False
-            else:
-                claim = claims.claim(
-                    self.db,
-                    worker=self.worker,
-                    limit=limit,
-                    grace=self.grace,
-                    fits=min(fits, 1e9),
-                    cap=self.cap,
-                    park_seconds=PARK_SECONDS,
-                    queues=self.queues,
-                )
-        except DatabaseUnavailable as exc:
-            self.reclaim_first = self.reclaim_first or isinstance(exc, ClaimLost)
-            self._database_down(exc)
-            return
-        self.claim_failures = 0
-        if claim.reclaimed:
-            # A claim whose answer was lost, read back whole: every job this
-            # drain holds. Keep what it does not know already; then claim as usual.
-            known = set(self.running) | self.outcomes.ids()
-            self.waiting.add([row for row in claim.rows if row[0] not in known], now)
-            self.claimed += len(self.waiting)
-            self.claim_at = 0.0
-            return
-        self.waiting.add(claim.rows, now)
-        self.claimed += len(self.waiting)
-        if self.on_claim is not None:
-            try:
-                self.on_claim(len(claim.rows), limit, self.deadline - now, bool(claim.deferred))
-            except Exception as exc:  # noqa: BLE001 - starting more drains is best effort
-                log.warning("fanout_failed", error=f"{type(exc).__name__}: {exc}"[:300])
-        if claim.parked:
-            self.report.unfit += claim.parked
-            log.warning(
-                "jobs_exceed_budget",
-                count=claim.parked,
-                budget_seconds=round(self.cap or 0, 1),
-                retry_in_seconds=PARK_SECONDS,
-                message="jobs have a timeout longer than a drain's whole budget: raise the function's timeout or "
-                "lower theirs; they are set aside and checked again later",
-            )
-        if self.waiting:
-            self.claim_at = 0.0
-            return
-        self._nothing_claimed(claim, now)
-
-    def _nothing_claimed(self, claim: claims.Claim, now: float) -> None:
-        """Decide what an empty claim means: no work, work that needs a fresh
-        budget, or work held back by a queue's limits."""
-        if claim.deferred:
-            self.stopped = "budget"
-        elif claim.capped:
-            wait = claim.wait
-            if wait is not None and wait <= RATE_WAIT_MAX and now + wait < self.deadline - RECORD_MARGIN:
-                self.claim_at = now + wait  # a rate window opens then
-            elif any(job.queue in claim.capped for job in self.running.values()):
-                self.claim_at = now + EMPTY_CLAIM_PAUSE  # our own jobs will free capacity
-            else:
-                self.stopped = "limited"
-        elif self.running:
-            self.claim_at = now + EMPTY_CLAIM_PAUSE
-        else:
-            self.claim_at = float("inf")
-
-    def _database_down(self, exc: DatabaseUnavailable) -> None:
-        """Keep going through a database restart: back off and claim again later."""
-        self.claim_failures += 1
-        if self.claim_failures == 1:
-            log.warning("claim_deferred", error=str(exc)[:300])
-        ceiling = min(2.0, 0.1 * 2 ** min(self.claim_failures - 1, 10))
-        self.claim_at = time.monotonic() + ceiling / 2 + random.uniform(0, ceiling / 2)
-        if self.claim_at >= self.deadline - RECORD_MARGIN:
-            raise exc
-
-    def _refresh_limits(self, now: float) -> None:
-        """Which queues have a concurrency limit (their outcomes are written at once)."""
-        if now < self.limited_at:
-            return
-        self.limited_at = now + SETTINGS_INTERVAL
-        try:
-            configured = queue_settings(self.db)
-        except DatabaseUnavailable:
-            return
-        self.limited = {name for name, s in configured.items() if s.concurrency is not None}
 
     # --- starting jobs ----------------------------------------------------------------
 
@@ -324,6 +220,8 @@ class Drain:
                 continue
             if definition.alone and running:
                 return  # it waits until it can run by itself
+            if job.id not in self.held.written and not self._flush():
+                return  # no job starts before the database knows it may be running
             jobs.popleft()
             self._start(job, definition, now)
 
@@ -331,7 +229,7 @@ class Drain:
         func, payload, timeout = definition.func, job.payload, job.timeout
         if job.waited is not None:  # from due to started: the claim's wait plus the time it waited for a slot
             job.waited = float(job.waited) + (now - job.claimed_at)
-        inline = self.slots == 1 or definition.alone
+        inline = self.slots == 1 or definition.alone or job.alone
         if not inline and not definition.is_async:
             inline = pace.runs_inline(job.name)
         if inline:
@@ -357,6 +255,7 @@ class Drain:
     def _finished(self, finished: Finished) -> None:
         job = finished.job
         if self.running.pop(job.id, None) is None:
+            self.held.abandoned.discard(job.id)  # its thread has ended at last
             return  # abandoned at its deadline; this late result is not ours to write
         self._record(job, finished.result, finished.error, finished.seconds)
 
@@ -365,6 +264,7 @@ class Drain:
         overdue = [job for job in self.running.values() if job.deadline <= now]
         for job in overdue:
             del self.running[job.id]
+            self.held.abandoned.add(job.id)  # it may still crash the process: it stays in the slots
             self.report.abandoned += 1
             log.warning("job_abandoned", job_id=str(job.id), task=job.name, timeout_seconds=job.timeout)
             self._record(job, None, JobTimeout("job exceeded its timeout"), job.timeout)
@@ -393,6 +293,17 @@ class Drain:
 
     # --- outcomes ---------------------------------------------------------------------
 
+    def _flush(self, *, done: bool = False) -> bool:
+        """Write the outcomes waiting and the slots, as they stand now; False
+        when the database is unavailable (retried later, with backoff)."""
+        if done and not self.held.ever and not self.outcomes:
+            return True  # nothing was ever written: nothing to end
+        window = [] if done else self.held.window(self.running, self.waiting, self.waiting.lost, rerun_seconds())
+        if not self.outcomes.flush(self.db, window, done=done):
+            return False
+        self.held.wrote(window)
+        return True
+
     def _record(self, job: ClaimedJob, result: Any, error: BaseException | None, seconds: float) -> None:
         pace.observe(job.name, seconds)
         self.recorder.record(job, result, error, seconds, urgent=job.queue in self.limited)
@@ -409,7 +320,7 @@ class Drain:
             for finished in self.executor.wait(0.2):
                 self._finished(finished)
         give_up = self._give_up_at()
-        while self.outcomes and not self.outcomes.flush(self.db):
+        while not self._flush(done=not self.running and not self.held.abandoned):
             if time.monotonic() >= give_up:
                 self.outcomes.drop()
                 break

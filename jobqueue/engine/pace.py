@@ -41,6 +41,11 @@ def mean_job_seconds() -> float | None:
     return _mean_job_seconds
 
 
+def task_seconds(name: str) -> float | None:
+    """The mean run time of task ``name`` here, None before one of its jobs finished."""
+    return _task_seconds.get(name)
+
+
 def runs_inline(name: str) -> bool:
     """Whether task ``name`` is known to be fast enough to run in the drain's thread."""
     mean = _task_seconds.get(name)

@@ -40,7 +40,7 @@ class Recorder:
         if error is None:
             result_json = None if result is None else failures.result_json(result)
             if result is None or result_json is not None:
-                self.outcomes.succeeded(job.id, job.attempt, result_json, job.lease_end, urgent)
+                self.outcomes.succeeded(job.id, job.attempt, result_json, job.lease_end, urgent, seconds)
                 self.report.succeeded += 1
                 stats.succeeded += 1
                 if self.logging_jobs:
@@ -65,7 +65,7 @@ class Recorder:
         settings = self.settings
         delay = 0.0 if final else failures.backoff(job.attempt, settings.retry_base_seconds, settings.retry_max_seconds)
         entry = json.dumps(failures.error_entry(exc, job.attempt), default=str)
-        self.outcomes.failed(job.id, job.attempt, final, delay, entry, job.lease_end, urgent)
+        self.outcomes.failed(job.id, job.attempt, final, delay, entry, job.lease_end, urgent, seconds)
         stats = self.report.of(job.queue)
         if final:
             self.report.failed += 1

@@ -29,6 +29,7 @@ class DrainReport:
     pruned: int = 0
     unfit: int = 0  # jobs set aside because their timeout exceeds any drain's budget
     abandoned: int = 0  # jobs on threads that outlived their timeout (recorded as timed out)
+    alone: int = 0  # suspects (running when a drain died) this drain ran with nothing beside them
     stopped: str = "idle"  # idle | budget | max_jobs | limited | max_drains
     seconds: float = 0.0
     queues: dict[str, QueueReport] = field(default_factory=dict)

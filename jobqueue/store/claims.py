@@ -39,6 +39,7 @@ class Claim:
     wait: float | None
     parked: int
     reclaimed: bool = False  # read back after a lost answer: every job the worker holds
+    suspects: bool = False  # a suspect waits for a drain that runs it alone
 
 
 def claim(
@@ -71,7 +72,29 @@ def claim(
         except DatabaseUnavailable as exc:
             raise ClaimLost(str(exc)) from None
     answer = json.loads(rows[0][0])
-    return Claim(answer["j"], answer["d"], answer["c"], answer["w"], answer["p"])
+    return Claim(answer["j"], answer["d"], answer["c"], answer["w"], answer["p"], suspects=rows[0][1])
+
+
+def claim_alone(
+    db: Database | Runner, *, worker: str, grace: float, fits: float, queues: Iterable[str] | None = None
+) -> Claim:
+    """Lease one suspect to run with nothing beside it; its slots now hold it alone.
+
+    Only for a drain that holds no job and has written every outcome: a
+    death from here on is this job's. A lost answer is handled as ``claim``'s.
+    """
+    try:
+        rows = run(
+            db, "claim_alone", resend=False, worker=worker, grace=grace, fits=fits,
+            queues=None if queues is None else list(queues),
+        )  # fmt: skip
+    except ConnectionLost:
+        try:
+            return reclaim(db, worker=worker)
+        except DatabaseUnavailable as exc:
+            raise ClaimLost(str(exc)) from None
+    answer = json.loads(rows[0][0])
+    return Claim(answer["j"], [], [], None, 0)
 
 
 def reclaim(db: Database | Runner, *, worker: str) -> Claim:
@@ -96,11 +119,45 @@ def attempt_records(worker: str, ids: list[Any], attempts: list[int], **columns:
     return "[" + ",".join(parts) + "]"
 
 
+def record(
+    db: Database | Runner,
+    *,
+    worker: str,
+    batch: str | None,
+    slots: list[Any] | None = None,
+    done: bool = False,
+) -> None:
+    """Write outcomes (records as ``outcome_records`` makes them, or None) and
+    the drain's slots: the ids it may run until it writes again (None leaves
+    them as they were); ``done`` ends the drain, forgetting its slots."""
+    slots_json = None if slots is None else "[" + ",".join(f'"{i}"' for i in slots) + "]"
+    run(db, "record", worker=worker, batch=batch, slots=slots_json, done=done)
+
+
+def success_records(worker: str, ids: list[Any], attempts: list[int], results: list[str | None]) -> str:
+    """Successes as records; ``results`` are JSON texts (None for no result)."""
+    return attempt_records(worker, ids, attempts, r=results)
+
+
+def failure_records(
+    worker: str, ids: list[Any], attempts: list[int], finals: list[bool], delays: list[float], errors: list[str]
+) -> str:
+    """Failed attempts as records; ``errors`` are JSON texts, never null."""
+    return attempt_records(
+        worker,
+        ids,
+        attempts,
+        f=["true" if f else "false" for f in finals],
+        d=[repr(float(d)) for d in delays],
+        e=errors,
+    )
+
+
 def complete(
     db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int], results: list[str | None]
 ) -> None:
     """Record successes; ``results`` are JSON texts (None for no result)."""
-    run(db, "complete", batch=attempt_records(worker, ids, attempts, r=results))
+    record(db, worker=worker, batch=success_records(worker, ids, attempts, results))
 
 
 def fail(
@@ -114,15 +171,7 @@ def fail(
     errors: list[str],
 ) -> None:
     """Record failed attempts; ``errors`` are JSON texts."""
-    batch = attempt_records(
-        worker,
-        ids,
-        attempts,
-        f=["true" if f else "false" for f in finals],
-        d=[repr(float(d)) for d in delays],
-        e=errors,
-    )
-    run(db, "fail", batch=batch)
+    record(db, worker=worker, batch=failure_records(worker, ids, attempts, finals, delays, errors))
 
 
 def release(db: Database | Runner, *, worker: str, ids: list[Any], attempts: list[int]) -> None:

@@ -34,28 +34,31 @@ def leases_expired(raw) -> None:
 
 
 def test_a_crashed_worker_loses_nothing(database, server_env, raw, tmp_path):
-    """A task kills its process mid-batch: after the lease the crash job runs
-    again, then fails for good; its batch-mate still runs exactly once."""
+    """A task kills its process running alone (one slot): the death counts
+    against it at once, and its batch-mate, claimed but never started, keeps
+    its attempt and runs exactly once; the crash job runs alone again, dies
+    again, and fails for good with ProcessCrashed."""
     crash, _ = jobs.enqueue(database, JobSpec("tests.crash", timeout_seconds=0.5, max_attempts=2))
     out = tmp_path / "ran"
     mate, _ = jobs.enqueue(database, JobSpec("tests.record", {"path": str(out), "value": "mate"}, timeout_seconds=0.5))
 
-    first = start_drain(server_env, grace=0.3, batch=50)
+    first = start_drain(server_env, grace=0.3, batch=50, concurrency=1)
     first.communicate(timeout=30)
     assert first.returncode == 17
-    assert raw.run("SELECT count(*) FROM jobs WHERE state = 'running'")[0][0] == 2
+    assert raw.run("SELECT count(*) FROM jobs WHERE state = 'running'")[0][0] == 2  # it held both
 
     leases_expired(raw)
-    second = start_drain(server_env, grace=0.3, batch=50)
+    second = start_drain(server_env, grace=0.3, batch=50, concurrency=1)
     out2 = second.communicate(timeout=30)
-    assert second.returncode == 17, out2  # rescued, re-run, crashed again (attempt 2)
+    assert second.returncode == 17, out2  # rescued, the mate run, the crash run alone: died again (attempt 2)
+    assert jobs.get(database, mate["id"])["attempts"] == 1  # claimed twice, started once
 
     leases_expired(raw)
     report = drain.run(database)  # rescue: out of attempts -> failed
-    assert report.rescued >= 1
+    assert report.rescued == 1
     lost = jobs.get(database, crash["id"])
     assert lost["state"] == "failed" and lost["attempts"] == 2
-    assert [e["type"] for e in lost["errors"]] == ["LeaseExpired", "LeaseExpired"]
+    assert [(e["type"], e["counted"]) for e in lost["errors"]] == [("ProcessCrashed", True)] * 2
     done = jobs.get(database, mate["id"])
     assert done["state"] == "succeeded" and out.read_text().split() == ["mate"]
     assert raw.run("SELECT count(*) FROM jobs WHERE state = 'running'")[0][0] == 0

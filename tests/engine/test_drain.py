@@ -11,7 +11,7 @@ import pytest
 
 from jobqueue import JobSpec, log
 from jobqueue.config import Settings
-from jobqueue.engine import cleaner, drain, failures, pace
+from jobqueue.engine import claiming, cleaner, drain, failures, pace
 from jobqueue.store import claims, connection, jobs, queues, upkeep
 from tests.support.aws import ROOT
 from tests.support.waiting import wait_until
@@ -148,7 +148,7 @@ def test_a_job_no_drain_can_fit_is_set_aside_and_reported_once(database, raw, ca
     assert parked["state"] == "pending" and parked["attempts"] == 0
     assert parked["error"]["type"] == "TimeoutExceedsBudget" and "120" in parked["error"]["message"]
     wait = datetime.fromisoformat(parked["run_at"]) - datetime.now(timezone.utc)
-    assert 500 < wait.total_seconds() <= drain.PARK_SECONDS
+    assert 500 < wait.total_seconds() <= claiming.PARK_SECONDS
     assert capsys.readouterr().err.count('"event":"jobs_exceed_budget"') == 1
     assert drain.run(database, budget_seconds=10, cap_seconds=10).unfit == 0  # said once, not every tick
     assert capsys.readouterr().err.count('"event":"jobs_exceed_budget"') == 0
@@ -191,7 +191,7 @@ def test_slow_batches_renew_their_leases(database, db_settings, raw):
     stop.set()
     thread.join()
     assert report.succeeded == 3
-    assert sum(r["pending"] + r["failed"] for r in rescued) == 0
+    assert sum(r.total for r in rescued) == 0
     assert raw.run("SELECT max(attempts) FROM jobs")[0][0] == 1
 
 
@@ -200,9 +200,10 @@ def test_a_late_write_from_a_lost_lease_changes_nothing(database, raw):
     rescued and re-claimed; it must not overwrite the second attempt."""
     job, _ = jobs.enqueue(database, JobSpec("echo"))
     first = claims.claim(database, worker="A", limit=10, grace=0, fits=60).rows
+    claims.record(database, worker="A", batch=None, slots=[first[0][0]])  # A started it, alone
     raw.run("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
-    assert upkeep.rescue(database) == {"pending": 1, "failed": 0}
-    second = claims.claim(database, worker="B", limit=10, grace=0, fits=60).rows
+    assert upkeep.rescue(database) == upkeep.Rescued(crashed=1)
+    second = claims.claim_alone(database, worker="B", grace=0, fits=60).rows
     assert (first[0][3], second[0][3]) == (1, 2)
     claims.complete(database, worker="A", ids=[first[0][0]], attempts=[1], results=['"stale"'])
     claims.fail(database, worker="A", ids=[first[0][0]], attempts=[1], finals=[True], delays=[0], errors=['{"x":1}'])
@@ -216,12 +217,13 @@ def test_a_late_write_from_a_lost_lease_changes_nothing(database, raw):
 
 def test_rescue_fails_jobs_that_have_no_attempts_left(database, raw):
     job, _ = jobs.enqueue(database, JobSpec("echo", max_attempts=1))
-    claims.claim(database, worker="A", limit=1, grace=0, fits=60)
+    claimed = claims.claim(database, worker="A", limit=1, grace=0, fits=60).rows
+    claims.record(database, worker="A", batch=None, slots=[claimed[0][0]])
     raw.run("UPDATE jobs SET lease_expires_at = now() - interval '1 second'")
     report = drain.run(database)
     assert report.rescued == 1
     lost = jobs.get(database, job["id"])
-    assert lost["state"] == "failed" and lost["error"]["type"] == "LeaseExpired"
+    assert lost["state"] == "failed" and lost["error"]["type"] == "ProcessCrashed"
 
 
 def test_an_idle_drain_returns_at_once(database):

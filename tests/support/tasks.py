@@ -147,3 +147,15 @@ def interval(path: str, tag: str, seconds: float = 0.2, **_: Any) -> str:
     with open(path, "a") as fh:
         fh.write(f"end {tag} {time.time():.6f}\n")
     return tag
+
+
+@task(name="tests.segv")
+def segv(path: str, tag: str, **_: Any) -> None:
+    """Record that this run started (as tests.interval does), then die of
+    SIGSEGV: what a task that runs out of memory on Lambda looks like."""
+    import signal
+    import time
+
+    with open(path, "a") as fh:
+        fh.write(f"start {tag} {time.time():.6f}\n")
+    os.kill(os.getpid(), signal.SIGSEGV)

@@ -194,9 +194,19 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "attempt": {"type": "integer"},
             "at": {"type": "string", "format": "date-time"},
-            "type": {"type": "string"},
+            "type": {
+                "type": "string",
+                "description": "The exception's class name, or one of jobqueue's own: JobTimeout (the job "
+                "outlived its timeout), ProcessCrashed (the process running it died: killed, out of memory or "
+                "time), TimeoutExceedsBudget (its timeout is longer than any drain's budget).",
+            },
             "message": {"type": "string"},
             "traceback": {"type": "string"},
+            "counted": {
+                "type": "boolean",
+                "description": "ProcessCrashed only: false when the job was running beside others, so the "
+                "death was not counted against its attempts (it then runs alone).",
+            },
         },
     },
     "JobBody": {
@@ -267,7 +277,11 @@ SCHEMAS: dict[str, Any] = {
                     "succeeded": {"type": "integer"},
                     "retried": {"type": "integer"},
                     "failed": {"type": "integer"},
-                    "rescued": {"type": "integer", "description": "Jobs whose lease had expired, put back or failed."},
+                    "rescued": {
+                        "type": "integer",
+                        "description": "Jobs of drains that died (their lease had expired): put back, set to run "
+                        "alone, or failed.",
+                    },
                     "released": {"type": "integer", "description": "Claimed jobs handed back for lack of time."},
                     "pruned": {"type": "integer"},
                     "unfit": {
@@ -279,6 +293,11 @@ SCHEMAS: dict[str, Any] = {
                         "type": "integer",
                         "description": "Jobs on threads that outlived their timeout: recorded as timed out, "
                         "their threads left to end by themselves.",
+                    },
+                    "alone": {
+                        "type": "integer",
+                        "description": "Suspects this drain ran with nothing beside them: jobs that were running "
+                        "when a drain's process died.",
                     },
                     "stopped": {
                         "enum": ["idle", "budget", "max_jobs", "limited", "max_drains"],

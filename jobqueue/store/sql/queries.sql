@@ -71,57 +71,46 @@ WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_
 -- queue when it is NULL, within each queue's settings (see jobqueue_claim in
 -- migrations/0002_scale.sql, where the claim lives whole). Each claim is an
 -- attempt. The answer is one JSON text, one value to decode instead of a
--- driver round of conversions per row and column.
+-- driver round of conversions per row and column; beside it, whether a
+-- suspect (migrations/0005) waits for a drain to run it alone, which costs
+-- a probe of an index that is empty while no process has died.
 SELECT jobqueue_claim(:worker, CAST(:queues AS text[]), :limit, CAST(:fits AS float8), CAST(:cap AS float8),
-                      CAST(:grace AS float8), CAST(:park AS float8));
+                      CAST(:grace AS float8), CAST(:park AS float8)),
+       EXISTS (SELECT 1 FROM jobqueue_suspect_queues(CAST(:queues AS text[])) WHERE first_at <= now());
+
+-- name: claim_alone
+-- Lease one suspect to :worker, to run with nothing beside it (see
+-- jobqueue_claim_alone in migrations/0005_crash_isolation.sql).
+SELECT jobqueue_claim_alone(:worker, CAST(:queues AS text[]), CAST(:fits AS float8), CAST(:grace AS float8));
 
 -- name: reclaim
 -- The batch a claim took when its answer was lost with the connection: the
 -- jobs this worker holds (worker ids are unique per drain), in claim order.
-SELECT '{"j":' || COALESCE(CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts,
+SELECT '{"j":' || COALESCE(CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts + forgiven,
                                                             timeout_seconds, queue,
                                                             extract(epoch FROM started_at - run_at))
                                           ORDER BY priority, run_at, id) AS text), '[]')
        || ',"d":[],"c":[],"w":null,"p":0}'
 FROM jobs WHERE state = 'running' AND worker_id = :worker;
 
--- name: complete
--- Record a batch of successes. The guard (same worker, same attempt) makes a
--- late write from an attempt that lost its lease a no-op: worker_id is set
--- exactly while a job is running (a CHECK enforces it), so it also means
--- "still running". The worker comes in as a column of the batch, not a
--- constant, so the planner cannot mistake "worker_id = constant" for a
--- selective filter and scan the table; it looks each id up by primary key.
--- Batches arrive as one JSON array of records, like enqueue_many's: i id,
--- a attempt, w worker, r result (e error, f final, d delay in fail).
-UPDATE jobs AS j
-SET state = 'succeeded', result = o.r, finished_at = now(),
-    lease_expires_at = NULL, worker_id = NULL
-FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text, r jsonb)
-WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
-
--- name: fail
--- Record a batch of failed attempts: each goes back to pending after its
--- backoff (its delay) or, when final or out of attempts, to failed. The error
--- joins the history. A retry with no delay is due at once.
--- Guarded like complete.
-UPDATE jobs AS j
-SET state = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
-    run_at = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN j.run_at
-                  ELSE now() + make_interval(secs => o.d) END,
-    due = o.d <= 0,
-    finished_at = CASE WHEN o.f OR j.attempts >= j.max_attempts THEN now() END,
-    errors = j.errors || jsonb_build_array(o.e),
-    lease_expires_at = NULL, worker_id = NULL
-FROM json_to_recordset(CAST(:batch AS json))
-     AS o(i uuid, a int, w text, f bool, d float8, e jsonb)
-WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
+-- name: record
+-- Write a batch of outcomes and the drain's slots in one round trip (see
+-- jobqueue_record in migrations/0005_crash_isolation.sql). The guard (same
+-- worker, same attempt) makes a late write from an attempt that lost its
+-- lease a no-op: worker_id is set exactly while a job is running (a CHECK
+-- enforces it), so it also means "still running". Batches arrive as one
+-- JSON array of records, like enqueue_many's: i id, a attempt, w worker,
+-- and r result for a success, or e error, f final and d delay in seconds
+-- for a failed attempt (back to pending after d, or failed when final or
+-- out of attempts, the error joining its history).
+SELECT jobqueue_record(:worker, CAST(:batch AS json), CAST(:slots AS json), :done);
 
 -- name: release
 -- Give back claimed jobs this worker never started (its time ran out): they
--- return to pending as if never claimed, so the attempt is not counted.
+-- return to pending as if never claimed, so the attempt is not counted (a
+-- suspect to the suspects, to be run alone).
 UPDATE jobs AS j
-SET state = 'pending', attempts = j.attempts - 1, started_at = NULL, due = true,
+SET state = 'pending', attempts = j.attempts - 1, started_at = NULL, due = NOT j.suspect,
     lease_expires_at = NULL, worker_id = NULL
 FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text)
 WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
@@ -139,25 +128,52 @@ WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w
 RETURNING CAST(j.id AS text);
 
 -- name: rescue
--- Jobs whose worker died: a running job past its lease goes back to pending,
--- or to failed when it has no attempts left, with the loss in its history.
--- The rows are found by primary key, as an array (see prune).
+-- Jobs whose drain died (or lost the database for longer than their lease),
+-- told apart by the slots it wrote down before starting them:
+-- * not in its slots: it never started. Back to pending as if never
+--   claimed, its attempt uncounted, in its place in line.
+-- * in its slots beside others: a suspect. Any of them may have killed the
+--   process, so the run is forgiven (it does not count against
+--   max_attempts); it waits, out of the claim index, for a drain that runs
+--   it alone.
+-- * alone in its slots: it died by itself, a crasher. Every run counts
+--   again, forgiven ones too, and it fails (ProcessCrashed) once they reach
+--   max_attempts; else it waits to run alone again.
+-- attempts keeps counting every run that started. The rows are found by
+-- primary key, as an array (see prune).
+WITH lost AS MATERIALIZED (
+    SELECT j.id, coalesce(j.id = ANY(d.jobs), false) AS started, coalesce(cardinality(d.jobs), 0) AS held
+    FROM jobs AS j LEFT JOIN drain_slots AS d ON d.worker = j.worker_id
+    WHERE j.id = ANY(ARRAY(
+        SELECT id FROM jobs
+        WHERE state = 'running' AND lease_expires_at < now()
+        ORDER BY lease_expires_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED))
+), judged AS (
+    SELECT lost.*, CASE WHEN NOT started THEN 'unstarted' WHEN held > 1 THEN 'suspect' ELSE 'alone' END AS kind
+    FROM lost
+)
 UPDATE jobs AS j
-SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
-    run_at = CASE WHEN j.attempts >= j.max_attempts THEN j.run_at ELSE now() END,
-    due = true,
-    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
-    errors = j.errors || jsonb_build_array(jsonb_build_object(
-        'attempt', j.attempts, 'at', now(), 'type', 'LeaseExpired',
-        'message', 'worker ' || COALESCE(j.worker_id, '?') || ' lost its lease (process died or timed out)')),
+SET state = CASE WHEN c.kind = 'alone' AND j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END,
+    attempts = CASE WHEN c.kind = 'unstarted' THEN j.attempts - 1 ELSE j.attempts END,
+    forgiven = CASE c.kind WHEN 'alone' THEN 0 WHEN 'suspect' THEN j.forgiven + 1 ELSE j.forgiven END,
+    suspect = c.kind <> 'unstarted' OR j.suspect,
+    due = c.kind = 'unstarted' AND NOT j.suspect,
+    run_at = CASE WHEN c.kind = 'unstarted' THEN j.run_at ELSE now() END,
+    started_at = CASE WHEN c.kind = 'unstarted' THEN NULL ELSE j.started_at END,
+    finished_at = CASE WHEN c.kind = 'alone' AND j.attempts >= j.max_attempts THEN now() END,
+    errors = CASE WHEN c.kind = 'unstarted' THEN j.errors ELSE j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempts, 'at', now(), 'type', 'ProcessCrashed', 'counted', c.kind = 'alone',
+        'message', CASE WHEN c.kind = 'alone'
+            THEN format('the process running it alone died (worker %s): killed, out of memory or out of time; '
+                        'run %s of at most %s', j.worker_id, j.attempts, j.max_attempts)
+            ELSE format('the process running it beside %s other jobs died (worker %s); not counted: it runs '
+                        'alone next, and only a death there counts', c.held - 1, j.worker_id) END)) END,
     lease_expires_at = NULL, worker_id = NULL
-WHERE j.id = ANY(ARRAY(
-    SELECT id FROM jobs
-    WHERE state = 'running' AND lease_expires_at < now()
-    ORDER BY lease_expires_at
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED))
-RETURNING j.id, j.state;
+FROM judged AS c
+WHERE j.id = c.id
+RETURNING c.kind, j.state;
 
 -- name: get
 -- One job by id.
@@ -307,9 +323,10 @@ RETURNING {job_columns};
 
 -- name: retry
 -- Put a failed or cancelled job back to pending now, granting one more attempt
--- when it had used them all.
-UPDATE jobs SET state = 'pending', run_at = now(), due = true, finished_at = NULL,
-    max_attempts = GREATEST(max_attempts, attempts + 1)
+-- when it had used them all (a crasher too: it runs beside others again, and
+-- a death there makes it a suspect as it would any job).
+UPDATE jobs SET state = 'pending', run_at = now(), due = true, suspect = false, finished_at = NULL,
+    max_attempts = GREATEST(max_attempts, attempts - forgiven + 1)
 WHERE id = CAST(:id AS uuid) AND state IN ('failed', 'cancelled')
 RETURNING {job_columns};
 
@@ -368,6 +385,19 @@ WITH gone AS (
         ORDER BY finished_at
         LIMIT :limit
         FOR UPDATE SKIP LOCKED))
+    RETURNING 1
+)
+SELECT count(*) FROM gone;
+
+-- name: forget_drains
+-- The slots of drains that ended without saying so (killed), once none of
+-- their jobs waits to be rescued. Only rows not written for :age seconds: a
+-- live drain's row is fresh, or, if it holds nothing, harmless to lose (its
+-- next write makes it again). A row written meanwhile is re-checked and kept.
+WITH gone AS (
+    DELETE FROM drain_slots AS d
+    WHERE d.at < now() - make_interval(secs => :age)
+      AND NOT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND worker_id = d.worker)
     RETURNING 1
 )
 SELECT count(*) FROM gone;
@@ -477,11 +507,14 @@ SELECT EXISTS (
     -- expecting an early match among a big backlog of future jobs, and read
     -- it whole when none is due.)
     SELECT true FROM jobs
-    WHERE state = 'pending' AND NOT due AND run_at <= now()
+    WHERE state = 'pending' AND NOT due AND NOT suspect AND run_at <= now()
       AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
     ORDER BY run_at
     LIMIT 1
-) IS NOT NULL;
+) IS NOT NULL OR EXISTS (
+    -- A suspect waiting to run alone (migrations/0005_crash_isolation.sql).
+    SELECT 1 FROM jobqueue_suspect_queues(CAST(:queues AS text[])) WHERE first_at <= now()
+);
 
 -- ---------------------------------------------------------------------------
 -- Periodic schedules (the schedules table, migration 0003). The slots come from

@@ -410,7 +410,8 @@
     if (!errors.length) parts.push(el('p', { class: 'muted' }, 'None.'));
     else {
       parts.push(el('ol', { class: 'errors' }, errors.slice().reverse().map((error) => el('li', {},
-        el('div', {}, `Attempt ${error.attempt}`, error.at ? [' \u00b7 ', when(error.at)] : null),
+        el('div', {}, `Attempt ${error.attempt}`, error.at ? [' \u00b7 ', when(error.at)] : null,
+          error.counted === false ? ' \u00b7 not counted: it ran beside other jobs, and runs alone next' : null),
         el('div', {}, el('span', { class: 'error-type' }, error.type), ': ', error.message),
         error.traceback ? el('details', {}, el('summary', {}, 'Traceback'), el('pre', { class: 'traceback' }, error.traceback)) : null,
       ))));
