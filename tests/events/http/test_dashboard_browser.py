@@ -229,6 +229,38 @@ def test_a_refused_token_asks_again(stack: str, watched: Any, database: Any) -> 
     expect(page.locator("#notice")).to_be_hidden()
 
 
+def test_a_job_that_crashed_its_process_shows_each_death_and_whether_it_counted(
+    stack: str, watched: Any, database: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    from jobqueue.store import claims, upkeep
+
+    api(stack, "PATCH", "/queues/crashy", {"paused": True})  # the stack's drains leave it to this test
+    job = api(stack, "POST", "/jobs", {"task": "echo", "queue": "crashy", "max_attempts": 1})["job"]
+    # Its drain dies while it runs beside another job; then, run alone, it dies again.
+    for worker, beside in (("w1", ["00000000-0000-0000-0000-000000000000"]), ("w2", [])):
+        database.execute(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker_id = :worker, started_at = now(),"
+            " lease_expires_at = now() - interval '1 second' WHERE id = CAST(:id AS uuid)",
+            worker=worker,
+            id=job["id"],
+        )  # as a claim would, its lease since run out
+        claims.record(database, worker=worker, batch=None, slots=[job["id"], *beside])
+        upkeep.rescue(database)
+    assert api(stack, "GET", f"/jobs/{job['id']}")["job"]["error"]["type"] == "ProcessCrashed"
+
+    page = watched().page
+    sign_in(page, stack)
+    page.goto(f"{stack}/ui#job={job['id']}")
+    detail = page.locator("#detail")
+    expect(detail.locator(".errors li")).to_have_count(2, timeout=WAIT_MS)
+    newest, oldest = detail.locator(".errors li").first, detail.locator(".errors li").nth(1)
+    expect(newest).to_contain_text("ProcessCrashed: the process running it alone died")
+    expect(newest).not_to_contain_text("not counted")
+    expect(oldest).to_contain_text("not counted: it ran beside other jobs")
+
+
 def test_cancel_and_page_through_jobs(stack: str, watched: Any, database: Any) -> None:
     from playwright.sync_api import expect
 
