@@ -64,15 +64,19 @@ def claim(
             db, "claim", resend=False, queues=None if queues is None else list(queues), park=park_seconds, **params
         )
     except ConnectionLost:
-        # The claim may have committed before the answer was lost; sending it
-        # again would take a second batch and strand the first until its
-        # leases ran out. Read back whatever this worker holds instead.
-        try:
-            return reclaim(db, worker=worker)
-        except DatabaseUnavailable as exc:
-            raise ClaimLost(str(exc)) from None
+        return _read_back(db, worker)
     answer = json.loads(rows[0][0])
     return Claim(answer["j"], answer["d"], answer["c"], answer["w"], answer["p"], suspects=rows[0][1])
+
+
+def _read_back(db: Database | Runner, worker: str) -> Claim:
+    """After a claim whose answer was lost: it may have committed, and sending
+    it again would take a second batch and strand the first until its leases
+    ran out. Read back whatever this worker holds instead."""
+    try:
+        return reclaim(db, worker=worker)
+    except DatabaseUnavailable as exc:
+        raise ClaimLost(str(exc)) from None
 
 
 def claim_alone(
@@ -89,10 +93,7 @@ def claim_alone(
             queues=None if queues is None else list(queues),
         )  # fmt: skip
     except ConnectionLost:
-        try:
-            return reclaim(db, worker=worker)
-        except DatabaseUnavailable as exc:
-            raise ClaimLost(str(exc)) from None
+        return _read_back(db, worker)
     answer = json.loads(rows[0][0])
     return Claim(answer["j"], [], [], None, 0)
 
