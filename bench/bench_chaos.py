@@ -818,14 +818,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"reproduce: {reproduce}")
     if args.json:
         modes = {f.mode: asdict(f) for f in results} | {f.label: asdict(f) for f in poisoned}
-        args.json.write_text(json.dumps({"seed": seed, "args": _jsonable(args), "modes": modes}, indent=1, default=str))
+        args.json.write_text(
+            json.dumps({"seed": seed, "args": common.jsonable_args(args), "modes": modes}, indent=1, default=str)
+        )
     return 1 if any(f.problems() for f in [*results, *poisoned]) else 0
-
-
-def _jsonable(args: argparse.Namespace) -> dict[str, Any]:
-    out = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    out.pop("db_password", None)
-    return out
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 What it answers: how many no-op jobs per second does jobqueue enqueue (one
 by one and in batches) and drain (1 and 4 worker processes) on a given
-PostgreSQL, next to
+PostgreSQL, and how many database transactions a drain commits per job,
+next to
 
-* raw SQL: the very claim / complete / enqueue statements jobqueue runs
+* raw SQL: the very claim / record / enqueue statements jobqueue runs
   (from jobqueue/store/sql/queries.sql), issued by a bare pg8000 loop. The gap
   between jobqueue and this row is what jobqueue's Python layer costs.
 * PgQueuer 1.6 (bench/pgqueuer_baseline.py, run with the .bench-venv
@@ -20,6 +21,20 @@ with --done-by workers, when the workers have reported every job done, so
 that no query of the harness's own competes with the drain (what
 bench_regression.py uses to compare two trees of jobqueue alike).
 
+Transactions per job: the bench database's xact_commit (pg_stat_database,
+read from the --db-name database so the reads are not counted) before the
+workers start and after they have exited, less the harness's own statements,
+divided by the jobs. On PostgreSQL 15+ every session in the bench database
+forces its statistics out first (pg_stat_force_next_flush), so the count is
+exact; older servers are read until the count stops moving. The count covers
+the drain's window and its tail: workers that ran out of jobs run empty
+drains until the last job is done, as the drain loop does in every tree.
+
+--job-seconds S measures jobqueue's drains on real, if short, jobs: the
+built-in task `sleep` with payload {"seconds": S} instead of `noop`, which
+then run in the drain's slots (JOBQUEUE_CONCURRENCY, --concurrency) rather
+than inline. The raw loop and PgQueuer have no such task and are skipped.
+
 JOBQUEUE_BENCH_TREE names another checkout whose jobqueue package is
 measured with this harness (bench_regression.py sets it).
 
@@ -31,11 +46,13 @@ Setup and usage (from the repository root):
     bash bench/setup_env.sh              # PgQueuer's venv, once
     .venv/bin/python bench/bench_queue.py --jobs 20000 --runs 3
     .venv/bin/python bench/bench_queue.py --only baselines
+    .venv/bin/python bench/bench_queue.py --only ours --job-seconds 0.005 --jobs 10000
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -76,6 +93,8 @@ NOOP_ROW: dict[str, Any] = {
 # The batch statement's record: short keys, defaults left out (see queries.sql).
 BATCH_ROW = {"q": NOOP_ROW["queue"], "t": NOOP_ROW["task"], "m": NOOP_ROW["max_attempts"], "o": NOOP_ROW["timeout"]}
 METRICS = ("enqueue_single", "enqueue_batch", "drain_1", "drain_4")
+# Database transactions committed per job by each drain (see Transactions).
+XACT_METRICS = ("drain_1_xacts", "drain_4_xacts")
 
 
 # --------------------------------------------------------------------------
@@ -104,6 +123,63 @@ def _prepare_schema(conn: Any) -> None:
     common.jobqueue_parts().migrate(conn)
 
 
+class Transactions:
+    """The bench database's committed transactions (pg_stat_database.xact_commit).
+
+    Read over a connection to another database (the --db-name one), so that
+    the reads themselves are not counted. The count only holds once every
+    session in the bench database has flushed its statistics: with
+    ``exact`` (PostgreSQL 15+) each one runs common.STATS_FLUSH first (the
+    drain workers do it themselves, before they are ready and before they
+    disconnect); otherwise read() waits until the count stops moving.
+    """
+
+    SETTLE_SECONDS = 1.5  # before PG15: unchanged this long counts as settled
+    SETTLE_DEADLINE = 15.0
+
+    def __init__(self, admin: common.DbConfig, database: str) -> None:
+        self.conn = common.connect(admin)
+        self.database = database
+        self.exact = common.can_flush_stats(self.conn)
+
+    def flush(self, run: Callable[[str], Any]) -> int:
+        """Flush the statistics of a session of the bench database (``run``
+        runs a statement on it); return how many transactions that took."""
+        if not self.exact:
+            return 0
+        run(common.STATS_FLUSH)
+        return 1
+
+    def _read(self) -> int:
+        rows = self.conn.run("SELECT xact_commit FROM pg_stat_database WHERE datname = :d", d=self.database)
+        return int(rows[0][0])
+
+    def read(self) -> int:
+        """The count now; each autocommitted read sees fresh statistics."""
+        if self.exact:
+            return self._read()
+        last, since = self._read(), time.monotonic()
+        deadline = since + self.SETTLE_DEADLINE
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            self.conn.run("SELECT pg_stat_clear_snapshot()")
+            now = self._read()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= self.SETTLE_SECONDS:
+                break
+        return last
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclasses.dataclass
+class DrainResult:
+    seconds: float
+    xacts_per_job: float | None  # None when transactions were not counted
+
+
 def _drain(
     conn: Any,
     target: Callable[..., None],
@@ -112,12 +188,18 @@ def _drain(
     jobs: int,
     label: str,
     done_by: str = "poll",
-) -> float:
-    """Run `procs` worker processes until no job is unfinished; return seconds.
+    xacts: Transactions | None = None,
+    own_sessions: Sequence[Callable[[str], Any]] = (),
+    job_seconds: float = 0.0,
+) -> DrainResult:
+    """Run `procs` worker processes until no job is unfinished; return seconds
+    and, with ``xacts``, the transactions committed per job.
 
     Workers connect and signal ready before the clock starts. The parent's
     own connection `conn` polls, or (``done_by="workers"``) the workers
-    report the jobs each drain finished. Start-up and shut-down are not counted.
+    report the jobs each drain finished. Start-up and shut-down are not
+    timed. ``own_sessions``: the harness's other sessions in the bench
+    database (statement runners), flushed before the count starts.
     """
     ctx = mp.get_context("spawn")
     ready = ctx.Queue()
@@ -128,11 +210,17 @@ def _drain(
     ]
     for p in children:
         p.start()
-    timeout = max(120.0, jobs / 100)
+    timeout = max(120.0, jobs / 100 + 2 * jobs * job_seconds)
     count = 0
+    own = 0  # the parent's statements in the bench database while it counts
+    before = None
     try:
         for _ in children:
             ready.get(timeout=60)
+        if xacts is not None:
+            for session in (conn.run, *own_sessions):
+                xacts.flush(session)
+            before = xacts.read()
         t0 = time.perf_counter()
         go.set()
         next_report = t0 + 1.0
@@ -147,12 +235,17 @@ def _drain(
                     break
             else:
                 time.sleep(POLL_SECONDS)
+                own += 1
                 if conn.run(UNFINISHED)[0][0]:
                     elapsed = time.perf_counter() - t0
                     break
             now = time.perf_counter()
             if now >= next_report:
-                done = count if done_by == "workers" else conn.run(SUCCEEDED)[0][0]
+                if done_by == "workers":
+                    done = count
+                else:
+                    own += 1
+                    done = conn.run(SUCCEEDED)[0][0]
                 common.progress(f"{label}: {done}/{jobs} done")
                 next_report = now + 1.0
             if now - t0 > timeout:
@@ -167,10 +260,15 @@ def _drain(
             if p.is_alive():
                 p.terminate()
                 p.join()
+    per_job = None
+    if xacts is not None and before is not None:
+        own += xacts.flush(conn.run)  # the workers flushed theirs before they disconnected,
+        workers = procs if xacts.exact else 0  # each with one more transaction
+        per_job = (xacts.read() - before - own - workers) / jobs
     done = conn.run(SUCCEEDED)[0][0]
     if done != jobs:
         raise RuntimeError(f"{label}: {done} of {jobs} jobs succeeded")
-    return elapsed
+    return DrainResult(elapsed, per_job)
 
 
 def _timed_rate(jobs: int, fn: Callable[[], None]) -> float:
@@ -183,12 +281,14 @@ def _timed_rate(jobs: int, fn: Callable[[], None]) -> float:
 # jobqueue ("ours")
 
 
-def _ours_env(cfg: common.DbConfig, job_logs: bool) -> dict[str, str]:
+def _ours_env(cfg: common.DbConfig, args: argparse.Namespace) -> dict[str, str]:
     env = cfg.env()
-    if not job_logs:
+    if not args.job_logs:
         # One JSON line per job on stderr is right for Lambda, noise here;
         # PgQueuer logs its per-job lines at DEBUG, off by default.
         env["JOBQUEUE_LOG_LEVEL"] = "WARNING"
+    if args.concurrency is not None:
+        env["JOBQUEUE_CONCURRENCY"] = str(args.concurrency)
     return env
 
 
@@ -198,7 +298,10 @@ def _ours_worker(env: dict[str, str], ready: Any, go: MpEvent, finished: Any, st
 
 
 class Ours:
-    """jobqueue through the functions it is used by: enqueue(_many), a drain."""
+    """jobqueue through the functions it is used by: enqueue(_many), a drain.
+
+    Its jobs are `noop`, or with --job-seconds S `sleep` for S seconds (the
+    built-in task of every tree since the first release)."""
 
     name = "ours"
 
@@ -210,15 +313,19 @@ class Ours:
         self.jobqueue = common.jobqueue_parts()
         self.jobqueue.load_modules([])
         self.cfg, self.args = cfg, args
-        env = {**os.environ, **_ours_env(cfg, args.job_logs)}
+        env = {**os.environ, **_ours_env(cfg, args)}
         self.database = self.jobqueue.Database(Settings.from_env(env).db)
+        if args.job_seconds > 0:
+            self.task, self.payload = "sleep", {"seconds": args.job_seconds}
+        else:
+            self.task, self.payload = "noop", {}
 
     def enqueue_single(self, conn: Any, n: int) -> float:
         enqueue, spec = self.jobqueue.enqueue, self.jobqueue.JobSpec
 
         def go() -> None:
             for _ in range(n):
-                enqueue(self.database, spec(task="noop", payload={}))
+                enqueue(self.database, spec(task=self.task, payload=self.payload))
 
         return _timed_rate(n, go)
 
@@ -229,13 +336,24 @@ class Ours:
         def go() -> None:
             for start in range(0, n, batch):
                 k = min(batch, n - start)
-                enqueue_many(self.database, [spec(task="noop", payload={}) for _ in range(k)])
+                enqueue_many(self.database, [spec(task=self.task, payload=self.payload) for _ in range(k)])
 
         return _timed_rate(n, go)
 
-    def drain(self, conn: Any, n: int, procs: int) -> float:
-        env = _ours_env(self.cfg, self.args.job_logs)
-        return _drain(conn, _ours_worker, (env,), procs, n, f"ours drain_{procs}", self.args.done_by)
+    def drain(self, conn: Any, n: int, procs: int, xacts: Transactions | None) -> DrainResult:
+        env = _ours_env(self.cfg, self.args)
+        return _drain(
+            conn,
+            _ours_worker,
+            (env,),
+            procs,
+            n,
+            f"ours drain_{procs}",
+            self.args.done_by,
+            xacts,
+            [self.database.execute],
+            self.args.job_seconds,
+        )
 
     def close(self) -> None:
         self.database.close()
@@ -256,10 +374,17 @@ def _raw_worker(
     jobqueue = common.jobqueue_parts()
     records = jobqueue.attempt_records
     conn = common.connect(cfg)
-    claim = conn.prepare(jobqueue.query("claim"))
-    complete = conn.prepare(jobqueue.query("complete"))
-    conn.run("SET synchronous_commit TO off")
     worker = f"raw/{os.getpid()}"
+    claim = conn.prepare(jobqueue.query("claim"))
+    try:  # one statement writes every outcome (and a drain's slots, left alone here)
+        record = conn.prepare(jobqueue.query("record"))
+        extra: dict[str, Any] = {"worker": worker, "slots": None, "done": False}
+    except KeyError:  # before it: one statement for the successes
+        record, extra = conn.prepare(jobqueue.query("complete")), {}
+    conn.run("SET synchronous_commit TO off")
+    flush_stats = common.can_flush_stats(conn)  # as common.drain_loop does, for the transaction count
+    if flush_stats:
+        conn.run(common.STATS_FLUSH)
     ready.put(os.getpid())
     go.wait()
     while True:
@@ -269,9 +394,11 @@ def _raw_worker(
             if stop.wait(0.005):
                 break
             continue
-        complete.run(batch=records(worker, [r[0] for r in rows], [r[3] for r in rows], r=[None] * len(rows)))
+        record.run(batch=records(worker, [r[0] for r in rows], [r[3] for r in rows], r=[None] * len(rows)), **extra)
         if finished is not None:
             finished.put(len(rows))
+    if flush_stats:
+        conn.run(common.STATS_FLUSH)
     conn.close()
 
 
@@ -305,16 +432,24 @@ class Raw:
 
         return _timed_rate(n, go)
 
-    def drain(self, conn: Any, n: int, procs: int) -> float:
+    def drain(self, conn: Any, n: int, procs: int, xacts: Transactions | None) -> DrainResult:
         target_args = (self.cfg, self.args.raw_batch, 10.0)
-        return _drain(conn, _raw_worker, target_args, procs, n, f"raw drain_{procs}", self.args.done_by)
+        label = f"raw drain_{procs}"
+        return _drain(conn, _raw_worker, target_args, procs, n, label, self.args.done_by, xacts, [self.conn.run])
 
     def close(self) -> None:
         self.conn.close()
 
 
-def _measure_system(system: Ours | Raw, conn: Any, args: argparse.Namespace, out: dict[str, list[float]]) -> None:
-    """One round for jobqueue or raw SQL: single and batch enqueue, drains."""
+def _measure_system(
+    system: Ours | Raw,
+    conn: Any,
+    args: argparse.Namespace,
+    out: dict[str, list[float]],
+    xacts: Transactions | None,
+) -> None:
+    """One round for jobqueue or raw SQL: single and batch enqueue, drains
+    (and the transactions each drain committed per job)."""
     n = args.jobs
     _reset(conn)
     if args.single_jobs:
@@ -325,8 +460,13 @@ def _measure_system(system: Ours | Raw, conn: Any, args: argparse.Namespace, out
         out["enqueue_batch"].append(system.enqueue_batch(conn, n))
         common.progress(f"{system.name}: enqueue batches {out['enqueue_batch'][-1]:,.0f}/s")
         conn.run("ANALYZE jobs")
-        out[metric].append(common.rate(n, system.drain(conn, n, procs)))
-        common.progress(f"{system.name}: {metric} {out[metric][-1]:,.0f}/s")
+        result = system.drain(conn, n, procs, xacts)
+        out[metric].append(common.rate(n, result.seconds))
+        per_job = ""
+        if result.xacts_per_job is not None:
+            out[f"{metric}_xacts"].append(result.xacts_per_job)
+            per_job = f", {result.xacts_per_job:.3f} transactions per job"
+        common.progress(f"{system.name}: {metric} {out[metric][-1]:,.0f}/s{per_job}")
     _reset(conn)
 
 
@@ -387,6 +527,15 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def job_kind(args: argparse.Namespace) -> str:
+    """What the measured jobs do, for titles: no-op, or sleep(S s)."""
+    return f"sleep({args.job_seconds:g} s)" if args.job_seconds > 0 else "no-op"
+
+
+def concurrency_note(args: argparse.Namespace) -> str:
+    return "" if args.concurrency is None else f", JOBQUEUE_CONCURRENCY={args.concurrency}"
+
+
 def report(
     samples: dict[str, dict[str, list[float]]],
     args: argparse.Namespace,
@@ -416,13 +565,24 @@ def report(
         (f"{w}, jobqueue / raw SQL", _ratio(ours.get("drain_4"), raw.get("drain_4")), None),
     ]
     ratios = [r for r in ratios if r[1] is not None]
+    xact_rows = [(labels[s], [med[s].get(m) for m in XACT_METRICS]) for s in ("ours", "raw") if s in med]
+    xact_rows = [row for row in xact_rows if any(v is not None for v in row[1])]
     print()
     common.print_table(
-        f"no-op jobs/s, median of {args.runs} interleaved runs, {args.jobs} jobs per measurement",
+        f"{job_kind(args)} jobs/s, median of {args.runs} interleaved runs, {args.jobs} jobs per measurement"
+        f"{concurrency_note(args)}",
         ["enq 1-by-1", f"enq x{args.enqueue_batch}", "drain 1w", f"drain {args.workers}w"],
         rows,
-        ratios,
+        () if xact_rows else ratios,
     )
+    if xact_rows:  # the ratios follow the last table
+        common.print_table(
+            "database transactions committed per job of a drain (xact_commit), median",
+            ["drain 1w", f"drain {args.workers}w"],
+            xact_rows,
+            ratios,
+            fmt=common.fmt_per_job,
+        )
     for system in ("pgqueuer", "pgqueuer_default"):
         if system in med:
             inproc, procs = med[system].get("drain_4_inproc"), med[system].get("drain_4_procs")
@@ -467,6 +627,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--raw-batch", type=int, default=500, help="claim size of the raw SQL loop (jobqueue's ceiling)")
     p.add_argument("--job-logs", action="store_true", help="keep jobqueue's per-job INFO log lines")
     p.add_argument(
+        "--job-seconds",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="jobqueue's jobs sleep S seconds (the built-in task `sleep`) instead of doing nothing "
+        "(default 0: no-op jobs); above 0 only jobqueue is measured: the raw SQL loop and PgQueuer's "
+        "worker have no such task",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="JOBQUEUE_CONCURRENCY of jobqueue's drain workers (jobs one drain runs side by side; "
+        "default: unset, the package's default)",
+    )
+    p.add_argument(
         "--done-by",
         choices=("poll", "workers"),
         default="poll",
@@ -485,6 +662,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.single_jobs = args.jobs
     if args.enqueue_batch > 1000:
         p.error("--enqueue-batch: jobqueue takes at most 1000 jobs per batch")
+    if args.job_seconds < 0:
+        p.error("--job-seconds: must be 0 (no-op jobs) or more")
+    if args.job_seconds > 0 and args.only in ("raw", "pgqueuer", "baselines"):
+        p.error("--job-seconds: only jobqueue runs such jobs; use --only ours (or all)")
+    if args.database == args.db_name:
+        p.error("--database: the bench drops its tables, and counts its transactions from --db-name; use another")
     return args
 
 
@@ -501,25 +684,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.only]
     if args.skip_pgqueuer:
         wanted.discard("pgqueuer")
+    if args.job_seconds > 0:
+        wanted &= {"ours"}  # the baselines' workers only run no-op jobs
+        common.progress(f"--job-seconds {args.job_seconds:g}: measuring jobqueue only")
     admin = common.db_from_args(args)
     systems: list[Ours | Raw] = []
     conn = None
+    xacts = None
     if wanted & {"ours", "raw"}:
         cfg = common.ensure_database(admin, args.database)
         conn = common.connect(cfg)
         _prepare_schema(conn)
+        xacts = Transactions(admin, args.database)
+        if not xacts.exact:
+            common.progress("PostgreSQL < 15: transaction counts are read once they stop moving")
         if "ours" in wanted:
             systems.append(Ours(cfg, args))
         if "raw" in wanted:
             systems.append(Raw(cfg, args))
-    samples: dict[str, dict[str, list[float]]] = {s.name: {m: [] for m in METRICS} for s in systems}
+    samples: dict[str, dict[str, list[float]]] = {s.name: {m: [] for m in (*METRICS, *XACT_METRICS)} for s in systems}
     pgq_settings: dict[str, Any] | None = None
     try:
         for run_no in range(1, args.runs + 1):
             common.warn_if_busy()
             common.progress(f"round {run_no}/{args.runs}")
             for system in systems:
-                _measure_system(system, conn, args, samples[system.name])
+                _measure_system(system, conn, args, samples[system.name], xacts)
             if "pgqueuer" in wanted:
                 common.progress("pgqueuer baseline")
                 result = _run_pgqueuer(admin, args)
@@ -530,21 +720,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             system.close()
         if conn is not None:
             conn.close()
+        if xacts is not None:
+            xacts.close()
     med = report(samples, args, pgq_settings, reproduce)
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"medians": med, "samples": samples, "pgqueuer_settings": pgq_settings, "args": _jsonable(args)},
+                {
+                    "medians": med,
+                    "samples": samples,
+                    "pgqueuer_settings": pgq_settings,
+                    "args": common.jsonable_args(args),
+                },
                 indent=1,
             )
         )
     return 0
-
-
-def _jsonable(args: argparse.Namespace) -> dict[str, Any]:
-    out = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    out.pop("db_password", None)
-    return out
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shlex
 import socket
 import statistics
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -208,6 +209,34 @@ def fmt_rate(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def fmt_per_job(value: float | None) -> str:
+    """Human figure for a per-job count such as transactions per job."""
+    return "-" if value is None else f"{value:.3f}"
+
+
+# Makes a session's pending statistics (its commits among them) visible to
+# other sessions now, before the statement's answer is sent. Otherwise
+# PostgreSQL 15+ flushes a session's statistics at most once a second, and
+# what it gathered within a second of its last flush can wait 10 s for the
+# next (PGSTAT_IDLE_INTERVAL). It reads a table because a session whose
+# pending statistics touch no table keeps its transaction counts back even
+# when forced.
+STATS_FLUSH = "SELECT pg_stat_force_next_flush() FROM pg_am LIMIT 1"
+
+
+def can_flush_stats(conn: Any) -> bool:
+    """Whether the server of this pg8000 connection has pg_stat_force_next_flush() (15+)."""
+    version = re.match(r"\d+", conn.parameter_statuses.get("server_version", ""))
+    return version is not None and int(version.group()) >= 15
+
+
+def jsonable_args(args: argparse.Namespace) -> dict[str, Any]:
+    """A script's arguments as JSON can hold them (paths as text), the password left out."""
+    out = {k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in vars(args).items()}
+    out.pop("db_password", None)
+    return out
+
+
 def reproduce_command(argv: Sequence[str] | None = None) -> str:
     """The shell command that reruns this script with the same arguments.
 
@@ -230,8 +259,10 @@ def print_table(
     rows: Sequence[tuple[str, Sequence[float | None]]],
     ratios: Sequence[tuple[str, float | None, float | None]] = (),
     reproduce: str | None = None,
+    fmt: Callable[[float | None], str] = fmt_rate,
 ) -> None:
-    """Print a results table (jobs/s), target ratios and the reproduce command.
+    """Print a results table (jobs/s, or what ``fmt`` formats), target ratios
+    and the reproduce command.
 
     rows: (label, one value per column). ratios: (label, value, target);
     a ratio is marked ok when value >= target; a None target is informative.
@@ -241,7 +272,7 @@ def print_table(
     print(title)
     print("  " + " " * width + "".join(f"  {c:>{colw}}" for c in columns))
     for label, values in rows:
-        cells = "".join(f"  {fmt_rate(v):>{colw}}" for v in values)
+        cells = "".join(f"  {fmt(v):>{colw}}" for v in values)
         print(f"  {label:<{width}}{cells}")
     if ratios:
         print("ratios")
@@ -303,8 +334,11 @@ def drain_loop(env: dict[str, str], budget: float | None, ready: Any, go: Any, f
 
     It connects before it says it is ready, so the clock never counts a
     connection; ``finished`` (a queue, or None) hears how many jobs each
-    drain ran. Imports jobqueue only here: the PgQueuer venv imports this
-    module too.
+    drain ran. On PostgreSQL 15+ it flushes its session's statistics before
+    it says it is ready and once more before it disconnects (STATS_FLUSH: one
+    transaction), so that a count of the database's transactions read before
+    and after the drain holds exactly the drain's. Imports jobqueue only
+    here: the PgQueuer venv imports this module too.
     """
     os.environ.update(env)
     from jobqueue.config import Settings
@@ -314,6 +348,9 @@ def drain_loop(env: dict[str, str], budget: float | None, ready: Any, go: Any, f
     settings = Settings.from_env()
     database = jobqueue.Database(settings.db)
     database.execute("SELECT 1")  # connected before the clock starts
+    flush_stats = can_flush_stats(database.connection)
+    if flush_stats:
+        database.execute(STATS_FLUSH)
     ready.put(os.getpid())
     go.wait()
     kwargs = {} if budget is None else {"budget_seconds": budget}
@@ -323,4 +360,6 @@ def drain_loop(env: dict[str, str], budget: float | None, ready: Any, go: Any, f
             finished.put(report.processed)
         if report.processed == 0 and stop.wait(0.005):
             break
+    if flush_stats:
+        database.execute(STATS_FLUSH)
     database.close()

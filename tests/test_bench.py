@@ -32,6 +32,8 @@ def run_bench(server_env: dict[str, str], *args: str) -> str:
         ("bench/bench_flow.py", "--quick"),
         ("bench/bench_periodic.py", "--schedules", "20", "--calls", "20"),
         ("bench/bench_scale.py", "--quick"),
+        ("bench/bench_chaos.py", "--mode", "processes", "--jobs", "500", "--chaos-seconds", "3"),
+        ("bench/bench_chaos.py", "--mode", "poison", "--ordinary", "100", "--poison", "2"),
     ],
 )
 def test_benchmark_runs_and_prints_its_figures(server_env, db_settings, script):
