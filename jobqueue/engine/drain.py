@@ -298,8 +298,11 @@ class Drain(Claiming):
         when the database is unavailable (retried later, with backoff)."""
         if done and not self.held.ever and not self.outcomes:
             return True  # nothing was ever written: nothing to end
-        window = [] if done else self.held.window(self.running, self.waiting, self.waiting.lost, rerun_seconds())
-        if not self.outcomes.flush(self.db, window, done=done):
+        window: list[Any] = []
+        every_held = False
+        if not done:
+            window, every_held = self.held.window(self.running, self.waiting, self.waiting.lost, rerun_seconds())
+        if not self.outcomes.flush(self.db, window, done=done, every_held=every_held):
             return False
         self.held.wrote(window)
         return True

@@ -137,10 +137,13 @@ class Outcomes:
             return None
         return parts[0] if len(parts) == 1 else parts[0][:-1] + "," + parts[1][1:]
 
-    def flush(self, db: Database, slots: list[Any] | None = None, *, done: bool = False) -> bool:
-        """Write what is waiting, and the drain's ``slots`` unless None (``done``:
-        the drain ends, its slots go); False, keeping it all for later, when the
-        database is unavailable."""
+    def flush(
+        self, db: Database, slots: list[Any] | None = None, *, done: bool = False, every_held: bool = False
+    ) -> bool:
+        """Write what is waiting, and the drain's ``slots`` unless None
+        (``every_held``: they are every job the drain holds; ``done``: the drain
+        ends, its slots go); False, keeping it all for later, when the database
+        is unavailable."""
         global _write_seconds
         if not self and slots is None and not done:
             return True
@@ -148,7 +151,7 @@ class Outcomes:
             return False
         try:
             t0 = time.perf_counter()
-            claims.record(db, worker=self.worker, batch=self._records(), slots=slots, done=done)
+            claims.record(db, worker=self.worker, batch=self._records(), slots=slots, done=done, every_held=every_held)
             _write_seconds += 0.2 * (time.perf_counter() - t0 - _write_seconds)
         except DatabaseUnavailable as exc:
             self.failures += 1

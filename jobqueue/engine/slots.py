@@ -17,6 +17,10 @@ from typing import Any
 from . import pace
 from .claimed import ClaimedJob
 
+# A window of more jobs than this, when it is every job the drain holds, is
+# written as "every job held" rather than as their ids.
+LISTED_MAX = 64
+
 
 class Slots:
     """What the database holds as this drain's slots, and what they should hold next."""
@@ -30,25 +34,32 @@ class Slots:
     def holds(self, job_id: Any) -> bool:
         return job_id in self.written
 
-    def window(self, running: Iterable[Any], waiting: Iterable[ClaimedJob], lost: set[Any], budget: float) -> list[Any]:
+    def window(
+        self, running: Iterable[Any], waiting: Iterable[ClaimedJob], lost: set[Any], budget: float
+    ) -> tuple[list[Any], bool]:
         """The ids to write down: every job running (or abandoned and still
         running), then waiting jobs in the order they start: one per free
-        slot, then more while their known run times fit ``budget`` seconds."""
+        slot, then more while their known run times fit ``budget`` seconds.
+        And whether they are many and every job this drain holds (a batch of
+        short jobs), so that "every job held" can be written instead."""
         ids = list(running)
         free = max(1, self.size - len(ids))
         ids.extend(self.abandoned)
         spent = 0.0
         taken = 0
+        seconds_of = pace.task_seconds
+        whole = True
         for job in waiting:
             if job.id in lost:
                 continue
-            seconds = pace.task_seconds(job.name)
+            seconds = seconds_of(job.name)
             if taken >= free and (seconds is None or spent + seconds > budget):
+                whole = False
                 break
             ids.append(job.id)
             taken += 1
             spent += seconds or 0.0
-        return ids
+        return ids, whole and not self.abandoned and len(ids) > LISTED_MAX
 
     def wrote(self, ids: list[Any]) -> None:
         self.written = set(ids)

@@ -127,11 +127,17 @@ def record(
     batch: str | None,
     slots: list[Any] | None = None,
     done: bool = False,
+    every_held: bool = False,
 ) -> None:
-    """Write outcomes (records as ``outcome_records`` makes them, or None) and
-    the drain's slots: the ids it may run until it writes again (None leaves
-    them as they were); ``done`` ends the drain, forgetting its slots."""
-    slots_json = None if slots is None else "[" + ",".join(f'"{i}"' for i in slots) + "]"
+    """Write outcomes (records as ``success_records`` and ``failure_records``
+    make them, or None) and the drain's slots: the ids it may run until it
+    writes again (None leaves them as they were), or, with ``every_held``,
+    every job it holds now, however many (one word instead of their ids);
+    ``done`` ends the drain, forgetting its slots."""
+    if every_held:
+        slots_json: str | None = '"all"'
+    else:
+        slots_json = None if slots is None else "[" + ",".join(f'"{i}"' for i in slots) + "]"
     run(db, "record", worker=worker, batch=batch, slots=slots_json, done=done)
 
 

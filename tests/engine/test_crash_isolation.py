@@ -74,6 +74,24 @@ def test_the_rescue_tells_unstarted_jobs_from_suspects_by_the_slots_written(data
     assert raw.run("SELECT CAST(jobs AS text[]) FROM drain_slots WHERE worker = 'C'") == [[[str(ids[0])]]]
 
 
+def test_a_drain_of_many_short_jobs_writes_every_job_it_holds_in_one_word(database, raw):
+    """A batch of hundreds of short jobs is written down as "every job held"
+    (not as their ids): the jobs it held then are suspects after its death,
+    the ones it claimed after that write never started."""
+    ids = [job["id"] for job in jobs.enqueue_many(database, [JobSpec("echo", {"n": i}) for i in range(300)])]
+    claims.claim(database, worker="A", limit=200, grace=0, fits=60)
+    claims.record(database, worker="A", batch=None, every_held=True)
+    assert raw.run("SELECT jobs FROM drain_slots WHERE worker = 'A'") == [[None]]
+    claims.claim(database, worker="A", limit=100, grace=0, fits=60)
+    expire_leases(raw)
+
+    assert upkeep.rescue(database) == upkeep.Rescued(unstarted=100, suspects=200)
+    suspects = {row[0] for row in raw.run("SELECT CAST(id AS text) FROM jobs WHERE suspect")}
+    assert suspects == {str(i) for i in ids[:200]}
+    message = jobs.get(database, ids[0])["error"]["message"]
+    assert "beside many other jobs" in message
+
+
 def test_a_death_alone_counts_and_fails_the_job_once_its_runs_reach_max_attempts(database, raw):
     job, _ = jobs.enqueue(database, JobSpec("echo", max_attempts=2))
     claims.claim(database, worker="A", limit=1, grace=0, fits=60)

@@ -76,7 +76,7 @@ WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_
 -- a probe of an index that is empty while no process has died.
 SELECT jobqueue_claim(:worker, CAST(:queues AS text[]), :limit, CAST(:fits AS float8), CAST(:cap AS float8),
                       CAST(:grace AS float8), CAST(:park AS float8)),
-       EXISTS (SELECT 1 FROM jobqueue_suspect_queues(CAST(:queues AS text[])) WHERE first_at <= now());
+       jobqueue_suspects_waiting(CAST(:queues AS text[]));
 
 -- name: claim_alone
 -- Lease one suspect to :worker, to run with nothing beside it (see
@@ -130,8 +130,9 @@ RETURNING CAST(j.id AS text);
 -- name: rescue
 -- Jobs whose drain died (or lost the database for longer than their lease),
 -- told apart by the slots it wrote down before starting them:
--- * not in its slots: it never started. Back to pending as if never
---   claimed, its attempt uncounted, in its place in line.
+-- * not in its slots (listed, or claimed after a drain wrote "all it
+--   holds"): it never started. Back to pending as if never claimed, its
+--   attempt uncounted, in its place in line.
 -- * in its slots beside others: a suspect. Any of them may have killed the
 --   process, so the run is forgiven (it does not count against
 --   max_attempts); it waits, out of the claim index, for a drain that runs
@@ -142,7 +143,9 @@ RETURNING CAST(j.id AS text);
 -- attempts keeps counting every run that started. The rows are found by
 -- primary key, as an array (see prune).
 WITH lost AS MATERIALIZED (
-    SELECT j.id, coalesce(j.id = ANY(d.jobs), false) AS started, coalesce(cardinality(d.jobs), 0) AS held
+    SELECT j.id,
+           coalesce(j.id = ANY(d.jobs), j.started_at <= d.at, false) AS started,
+           CASE WHEN d.jobs IS NOT NULL THEN cardinality(d.jobs) END AS held  -- NULL: many
     FROM jobs AS j LEFT JOIN drain_slots AS d ON d.worker = j.worker_id
     WHERE j.id = ANY(ARRAY(
         SELECT id FROM jobs
@@ -151,7 +154,7 @@ WITH lost AS MATERIALIZED (
         LIMIT :limit
         FOR UPDATE SKIP LOCKED))
 ), judged AS (
-    SELECT lost.*, CASE WHEN NOT started THEN 'unstarted' WHEN held > 1 THEN 'suspect' ELSE 'alone' END AS kind
+    SELECT lost.*, CASE WHEN NOT started THEN 'unstarted' WHEN held = 1 THEN 'alone' ELSE 'suspect' END AS kind
     FROM lost
 )
 UPDATE jobs AS j
@@ -169,7 +172,8 @@ SET state = CASE WHEN c.kind = 'alone' AND j.attempts >= j.max_attempts THEN 'fa
             THEN format('the process running it alone died (worker %s): killed, out of memory or out of time; '
                         'run %s of at most %s', j.worker_id, j.attempts, j.max_attempts)
             ELSE format('the process running it beside %s other jobs died (worker %s); not counted: it runs '
-                        'alone next, and only a death there counts', c.held - 1, j.worker_id) END)) END,
+                        'alone next, and only a death there counts', coalesce(CAST(c.held - 1 AS text), 'many'),
+                        j.worker_id) END)) END,
     lease_expires_at = NULL, worker_id = NULL
 FROM judged AS c
 WHERE j.id = c.id
@@ -513,7 +517,7 @@ SELECT EXISTS (
     LIMIT 1
 ) IS NOT NULL OR EXISTS (
     -- A suspect waiting to run alone (migrations/0005_crash_isolation.sql).
-    SELECT 1 FROM jobqueue_suspect_queues(CAST(:queues AS text[])) WHERE first_at <= now()
+    SELECT 1 WHERE jobqueue_suspects_waiting(CAST(:queues AS text[]))
 );
 
 -- ---------------------------------------------------------------------------

@@ -6,10 +6,13 @@
 
 -- What each drain may be running now: the jobs in its slots and those it
 -- will start before it writes again. Written with the drain's outcomes, one
--- row per drain (never a write per job), deleted when the drain ends.
+-- row per drain (never a write per job), deleted when the drain ends. jobs
+-- NULL stands for every job the drain held when it wrote (claimed at or
+-- before "at"): what a drain of many short jobs writes instead of hundreds
+-- of ids.
 CREATE TABLE drain_slots (
     worker text        PRIMARY KEY,
-    jobs   uuid[]      NOT NULL,
+    jobs   uuid[],
     at     timestamptz NOT NULL DEFAULT now()
 );
 
@@ -52,8 +55,8 @@ ALTER FUNCTION jobqueue_count_deleted() SET plan_cache_mode = force_generic_plan
 -- Write a drain's outcomes and its slots in one round trip: successes and
 -- failed attempts (the records of queries.sql's "record") and, unless
 -- p_slots (a JSON array of ids) is NULL, the jobs it may run until it
--- writes again; p_done ends
--- the drain (its row goes). Every outcome is guarded by (id, attempt,
+-- writes again, or every job it holds when p_slots is the JSON text "all";
+-- p_done ends the drain (its row goes). Every outcome is guarded by (id, attempt,
 -- worker), so a late write from an attempt that lost its lease is a no-op.
 --
 -- One plan, made once per session: the only good plan looks each record's
@@ -84,7 +87,8 @@ BEGIN
         DELETE FROM drain_slots WHERE worker = p_worker;
     ELSIF p_slots IS NOT NULL THEN
         INSERT INTO drain_slots (worker, jobs)
-        VALUES (p_worker, ARRAY(SELECT CAST(x AS uuid) FROM json_array_elements_text(p_slots) AS x))
+        VALUES (p_worker, CASE WHEN json_typeof(p_slots) = 'array'
+                               THEN ARRAY(SELECT CAST(x AS uuid) FROM json_array_elements_text(p_slots) AS x) END)
         ON CONFLICT (worker) DO UPDATE SET jobs = EXCLUDED.jobs, at = now();
     END IF;
 END $$;
@@ -109,6 +113,19 @@ LANGUAGE sql STABLE AS $$
       AND q.queue NOT IN (SELECT name FROM queues WHERE paused)
 $$;
 
+-- Whether a suspect is due in the queues a drain serves: asked by every
+-- claim, so planned once per session (the connections plan every statement
+-- afresh otherwise, which made this probe cost more than the claim of ten
+-- jobs it rides along with). A plan made once may be made on an empty
+-- table, where a Seq Scan and a Sort look cheapest; the only plan that stays
+-- right reads jobs_suspect_idx in its order, so the others are turned off.
+CREATE FUNCTION jobqueue_suspects_waiting(p_queues text[]) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM jobqueue_suspect_queues(p_queues) AS sq WHERE sq.first_at <= now());
+END $$;
+
 -- Lease to p_worker the first suspect that is due in the queues it serves
 -- (all when NULL), fits p_fits and whose queue lets one more start, and
 -- write down that the drain runs it alone: its slots hold it and nothing
@@ -116,10 +133,12 @@ $$;
 --
 -- A limited queue's row is locked before it is counted, as in
 -- jobqueue_claim, but only if free at once: a claim that waited here could
--- close a circle with one that waits in name order.
+-- close a circle with one that waits in name order. Planned once per
+-- session, on index paths only (see jobqueue_suspects_waiting).
 CREATE FUNCTION jobqueue_claim_alone(
     p_worker text, p_queues text[], p_fits double precision, p_grace double precision
-) RETURNS text LANGUAGE plpgsql AS $$
+) RETURNS text LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off AS $$
 DECLARE
     cand record;
     picked uuid;
