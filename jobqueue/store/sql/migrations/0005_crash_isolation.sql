@@ -64,10 +64,11 @@ ALTER FUNCTION jobqueue_count_deleted() SET plan_cache_mode = force_generic_plan
 -- would read the table are turned off rather than left to an estimate (the
 -- recordset is always guessed at 100 rows; a generic plan then hashed the
 -- whole table, and a custom one costs 0.3 ms to make, for every write).
+-- No JIT, as for jobqueue_suspects_waiting.
 CREATE FUNCTION jobqueue_record(p_worker text, p_batch json, p_slots json, p_done boolean)
 RETURNS void LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan SET enable_hashjoin = off SET enable_mergejoin = off
-SET enable_seqscan = off AS $$
+SET enable_seqscan = off SET jit = off AS $$
 BEGIN
     IF p_batch IS NOT NULL THEN
         UPDATE jobs AS j
@@ -119,9 +120,12 @@ $$;
 -- jobs it rides along with). A plan made once may be made on an empty
 -- table, where a Seq Scan and a Sort look cheapest; the only plan that stays
 -- right reads jobs_suspect_idx in its order, so the others are turned off.
+-- So is JIT: what is turned off still costs its plan a penalty (1e10 for a
+-- Seq Scan of the queues table, which has no other path), and a plan that
+-- costly is compiled first: 50 ms for a probe of an empty index.
 CREATE FUNCTION jobqueue_suspects_waiting(p_queues text[]) RETURNS boolean
 LANGUAGE plpgsql STABLE
-SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off AS $$
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off SET jit = off AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM jobqueue_suspect_queues(p_queues) AS sq WHERE sq.first_at <= now());
 END $$;
@@ -138,7 +142,7 @@ END $$;
 CREATE FUNCTION jobqueue_claim_alone(
     p_worker text, p_queues text[], p_fits double precision, p_grace double precision
 ) RETURNS text LANGUAGE plpgsql
-SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off AS $$
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_sort = off SET jit = off AS $$
 DECLARE
     cand record;
     picked uuid;
