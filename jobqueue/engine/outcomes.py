@@ -30,7 +30,7 @@ from ..store.connection import Database
 FLUSH_INTERVAL = 1.0
 # Jobs may finish unwritten (and be re-run by a kill) for up to this many
 # times what one write takes, within these bounds (seconds of their run time).
-WRITE_FACTOR = 20
+WRITE_FACTOR = 40
 RERUN_MIN = 0.002
 RERUN_MAX = 0.05
 _write_seconds = 0.001  # how long a write takes here (learnt, carried across invocations)
