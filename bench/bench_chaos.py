@@ -73,7 +73,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,18 +365,41 @@ def run_mode(mode: str, admin: common.DbConfig, args: argparse.Namespace, rng: r
         enqueue(cfg, args.jobs, runs_file, args.seconds_per_job)
         common.warn_if_busy()
         pool = Pool(mode, args.workers, worker_env(cfg, mode, args.workers), logs)
-        conn = common.connect(cfg)
-        try:
-            figures.finished, figures.wall_seconds, figures.kills = drive(
-                pool, conn, mode, args.jobs, args.deadline, chaos_seconds=args.chaos_seconds, rng=rng
-            )
-        finally:
-            pool.stop(STOP_WAIT if figures.finished else 0.0)
-        try:
-            _count(conn, runs_file, pool, figures)
-        finally:
-            conn.close()
+        figures.finished, figures.wall_seconds, figures.kills = drain_then_count(
+            pool,
+            cfg,
+            mode,
+            args.jobs,
+            args.deadline,
+            lambda conn: _count(conn, runs_file, pool, figures),
+            chaos_seconds=args.chaos_seconds,
+            rng=rng,
+        )
     return figures
+
+
+def drain_then_count(
+    pool: Pool,
+    cfg: common.DbConfig,
+    label: str,
+    jobs: int,
+    deadline: float,
+    count: Callable[[Any], None],
+    **chaos: Any,
+) -> tuple[bool, float, int]:
+    """Drive the pool until every job is finished (see drive), stop it, then
+    let ``count`` read the database; (finished, seconds, kills)."""
+    conn = common.connect(cfg)
+    finished = False
+    try:
+        try:
+            finished, seconds, kills = drive(pool, conn, label, jobs, deadline, **chaos)
+        finally:
+            pool.stop(STOP_WAIT if finished else 0.0)
+        count(conn)
+    finally:
+        conn.close()
+    return finished, seconds, kills
 
 
 def drive(
@@ -562,15 +585,9 @@ def poison_round(
         common.warn_if_busy()
         env = worker_env(cfg, "processes", args.workers)
         pool = Pool("processes", args.workers, env, logs, label=label, expected=(POISON_DEATH,) if poison else ())
-        conn = common.connect(cfg)
-        try:
-            figures.finished, figures.wall_seconds, _ = drive(pool, conn, label, len(order), args.deadline)
-        finally:
-            pool.stop(STOP_WAIT if figures.finished else 0.0)
-        try:
-            _count_poison(conn, runs_file, pool, figures)
-        finally:
-            conn.close()
+        figures.finished, figures.wall_seconds, _ = drain_then_count(
+            pool, cfg, label, len(order), args.deadline, lambda conn: _count_poison(conn, runs_file, pool, figures)
+        )
     return figures
 
 
