@@ -234,6 +234,39 @@ def test_prune_deletes_only_old_finished_jobs(database, raw):
     assert left == {recent["id"], waiting["id"]}
 
 
+def test_uuid7_takes_its_random_bits_from_the_csprng_a_pool_at_a_time(monkeypatch):
+    import random
+    import secrets
+
+    from jobqueue.store import ids
+
+    calls = []
+    real = secrets.token_bytes
+    monkeypatch.setattr(secrets, "token_bytes", lambda n: calls.append(n) or real(n))
+    monkeypatch.setattr(random, "getrandbits", lambda *_: pytest.fail("ids must not use the random module"))
+    ids._forget_pool()
+    made = {ids.uuid7() for _ in range(1000)}
+    assert len(made) == 1000
+    assert 1 <= len(calls) <= 4  # at most two 8-byte draws per id, 512 per call: not a call per id
+
+
+def test_a_forked_child_never_deals_its_parents_random_bits():
+    import os
+
+    from jobqueue.store import ids
+
+    ids.uuid7()  # the parent's pool holds unused bits now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids' random tails, to the parent
+        os.write(write, ",".join(ids.uuid7()[-12:] for _ in range(5)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = set(os.read(read, 4096).decode().split(","))
+    parent = {ids.uuid7()[-12:] for _ in range(5)}
+    assert len(child) == 5 and not child & parent
+
+
 def test_uuid7_is_strictly_increasing_within_a_process():
     from jobqueue.store.ids import uuid7
 
