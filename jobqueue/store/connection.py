@@ -88,13 +88,7 @@ def connect(settings: DatabaseSettings, *, refresh_secret: bool = False) -> pg80
         "password": password,
         "timeout": settings.connect_timeout,
         "application_name": "jobqueue",
-        # Custom plans always: a generic plan made while the table was empty
-        # (a warm container that polled an idle queue) would scan and sort a
-        # table that has since grown to millions of rows.
-        "startup_params": {
-            "statement_timeout": str(settings.statement_timeout_ms),
-            "plan_cache_mode": "force_custom_plan",
-        },
+        "startup_params": {"statement_timeout": str(settings.statement_timeout_ms)},
     }
     if unix_sock:
         kwargs["unix_sock"] = unix_sock
@@ -183,7 +177,15 @@ class Database:
         return self._reconnecting(lambda: self._execute(name, params), name, resend)
 
     def _execute(self, name: str, params: dict[str, Any]) -> list[list[Any]]:
+        """A query that reads the table is sent whole and planned for its values
+        and the table at hand every time: a plan kept from a statement prepared
+        while the table was empty (a warm container that polled an idle queue)
+        would scan and sort a table since grown to millions of rows. Only the
+        queries marked "plan: once", which read no table or only by a path
+        that suits any size, are prepared and keep their plan."""
         conn = self.connection
+        if name not in queries.planned_once():
+            return conn.run(queries.query(name), **params)
         statement = self._prepared.get(name)
         if statement is None:
             statement = conn.prepare(queries.query(name))
@@ -243,20 +245,6 @@ def run(db: Database | Runner, name: str, *, resend: bool = True, **params: Any)
     if isinstance(db, Database):
         return db.run(name, resend=resend, **params)
     return db.run(queries.query(name), **params)
-
-
-def run_planned_afresh(db: Database | Runner, name: str) -> list[list[Any]]:
-    """Run a named query that takes no parameters without preparing it.
-
-    The connection's plan_cache_mode = force_custom_plan plans a prepared
-    statement afresh for its parameters each time; one without parameters
-    gets a single plan per session instead, made the first time it runs. A
-    warm container whose first stats came from an empty table would keep that
-    table's plan (a Seq Scan) for the rest of its life, or until an ANALYZE.
-    """
-    if isinstance(db, Database):
-        return db.execute(queries.query(name))
-    return run(db, name)
 
 
 _default: Database | None = None

@@ -44,6 +44,7 @@ _SELECT_LIST = ", ".join(_iso(c) if c in TIME_COLUMNS else c for c in JOB_COLUMN
 _TIME_REF = re.compile(r"\{time:(\w+(?:\(\))?)\}")
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+_PLANNED_ONCE = re.compile(r"^-- plan: once\s*$", re.MULTILINE)
 
 
 def parse(text: str) -> dict[str, str]:
@@ -62,6 +63,13 @@ def parse(text: str) -> dict[str, str]:
 @cache
 def queries() -> dict[str, str]:
     return parse(resources.files(__package__).joinpath("sql", "queries.sql").read_text("utf-8"))
+
+
+@cache
+def planned_once() -> frozenset[str]:
+    """The queries marked "-- plan: once": prepared, their plan kept for the
+    session. The others are planned afresh on every run (see connection.py)."""
+    return frozenset(name for name, sql in queries().items() if _PLANNED_ONCE.search(sql))
 
 
 def query(name: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import states
 from . import upkeep
-from .connection import Database, Runner, run, run_planned_afresh
+from .connection import Database, Runner, run
 
 
 def stats(db: Database | Runner) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def stats(db: Database | Runner) -> dict[str, Any]:
         entry["counts"][state] = count
         totals[state] += count
     oldest_overall = None
-    for queue, age in run_planned_afresh(db, "stats_oldest"):
+    for queue, age in run(db, "stats_oldest"):
         age = max(0.0, float(age))
         queues.setdefault(queue, {"counts": {s: 0 for s in states.ALL}, "oldest_pending_age_seconds": None})
         queues[queue]["oldest_pending_age_seconds"] = round(age, 3)

@@ -71,10 +71,18 @@ def test_a_statement_may_take_longer_than_the_connect_timeout(db_settings):
     assert quick.read_timeout is not None and quick.read_timeout > 10
     assert dataclasses.replace(quick, statement_timeout_ms=0).read_timeout is None  # no limit: wait as long as it takes
     database.close()
-    # Nor do plans wait for parameters that never come: every statement is planned afresh.
-    conn = connection.connect(db_settings)
-    assert conn.run("SHOW plan_cache_mode")[0][0] == "force_custom_plan"
-    conn.close()
+
+
+def test_only_queries_marked_plan_once_are_prepared(database):
+    """A query that reads the table is sent whole each time (planned for the
+    table at hand); the marked ones (inserts, calls) keep a prepared plan."""
+    from jobqueue import JobSpec
+    from jobqueue.store import jobs, queries
+
+    job, _ = jobs.enqueue(database, JobSpec("noop"))
+    jobs.get(database, job["id"])
+    assert "enqueue" in queries.planned_once() and "get" not in queries.planned_once()
+    assert set(database._prepared) == {"enqueue"}
 
 
 def test_one_connection_is_reused_and_reopened_once_when_broken(database, raw):

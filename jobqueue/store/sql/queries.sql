@@ -1,8 +1,18 @@
 -- Every query jobqueue runs, by name. Python asks for them with queries.query("name")
 -- (jobqueue/store/queries.py), and only modules of jobqueue/store/ do.
 -- Parameters are pg8000 ":name" placeholders; nothing is ever formatted into SQL.
+--
+-- Plans. A query is planned for its values and the table at hand every time
+-- it runs, unless marked "plan: once": then it is prepared once per
+-- connection and PostgreSQL may keep one plan for it. A plan kept from a
+-- table that was empty (a warm container polling an idle queue) scans and
+-- sorts the millions of rows that arrive later, so only queries that read
+-- no table (inserts, calls of functions that plan for themselves) or a
+-- small one by its key are marked; planning afresh costs a single enqueue
+-- a fifth of its time, and the others are not run per job.
 
 -- name: enqueue
+-- plan: once
 -- Insert one job. A repeat of its id or idempotency key inserts nothing and
 -- returns no row; the caller then reads the existing job with find_existing.
 -- A job due now goes straight into the claim index (due); a later one waits
@@ -17,6 +27,7 @@ ON CONFLICT DO NOTHING
 RETURNING {job_columns};
 
 -- name: enqueue_many
+-- plan: once
 -- Insert a batch in one statement (all or nothing). The batch arrives as one
 -- JSON array, which the server parses far faster than the driver escapes
 -- arrays; its keys are short and defaults left out, since the server parses
@@ -39,6 +50,7 @@ WITH inserted AS (
 SELECT {time:now()}, (SELECT count(*) FROM inserted);
 
 -- name: enqueue_many_keyed
+-- plan: once
 -- As enqueue_many, for a batch that carries idempotency keys: rows that repeat
 -- a key (or an id) are skipped, and when fewer were inserted than sent the
 -- caller reads the others with find_existing_many.
@@ -67,6 +79,7 @@ SELECT {job_columns} FROM jobs
 WHERE id = ANY(CAST(:ids AS uuid[])) OR idempotency_key = ANY(CAST(:idempotency_keys AS text[]));
 
 -- name: claim
+-- plan: once
 -- Lease up to :limit due jobs to :worker: of the :queues named, or of any
 -- queue when it is NULL, within each queue's settings (see jobqueue_claim in
 -- migrations/0002_scale.sql, where the claim lives whole). Each claim is an
@@ -79,6 +92,7 @@ SELECT jobqueue_claim(:worker, CAST(:queues AS text[]), :limit, CAST(:fits AS fl
        jobqueue_suspects_waiting(CAST(:queues AS text[]));
 
 -- name: claim_alone
+-- plan: once
 -- Lease one suspect to :worker, to run with nothing beside it (see
 -- jobqueue_claim_alone in migrations/0005_crash_isolation.sql).
 SELECT jobqueue_claim_alone(:worker, CAST(:queues AS text[]), CAST(:fits AS float8), CAST(:grace AS float8));
@@ -94,6 +108,7 @@ SELECT '{"j":' || COALESCE(CAST(json_agg(json_build_array(id, task, payload, att
 FROM jobs WHERE state = 'running' AND worker_id = :worker;
 
 -- name: record
+-- plan: once
 -- Write a batch of outcomes and the drain's slots in one round trip (see
 -- jobqueue_record in migrations/0005_crash_isolation.sql). The guard (same
 -- worker, same attempt) makes a late write from an attempt that lost its
@@ -346,6 +361,7 @@ GROUP BY queue, state HAVING sum(n) <> 0
 ORDER BY queue, state;
 
 -- name: promote
+-- plan: once
 -- Move jobs whose run_at has come into the claim index (claims do this too).
 SELECT jobqueue_promote(:limit);
 
@@ -407,14 +423,17 @@ WITH gone AS (
 SELECT count(*) FROM gone;
 
 -- name: schema_version
+-- plan: once
 -- The newest applied migration, for /health.
 SELECT max(version) FROM jobqueue_migrations;
 
 -- name: queue_settings
+-- plan: once
 -- Every configured queue's settings.
 SELECT name, paused, concurrency, rate_limit, rate_seconds FROM queues ORDER BY name;
 
 -- name: configure_queue
+-- plan: once
 -- Create or change one queue's settings; a :set_x false leaves x as it was
 -- (as it is on a new queue: not paused, no limits). They apply from the next
 -- claim on, which reads them under the queue's lock.
@@ -432,19 +451,23 @@ RETURNING name, paused, concurrency, rate_limit, rate_seconds;
 -- advisory lock (:slot_class, slot) for one of JOBQUEUE_MAX_DRAINS slots.
 
 -- name: take_drain_slot
+-- plan: once
 -- The first free slot, now held by this session; no row when all are taken.
 SELECT s FROM generate_series(0, :max_drains - 1) AS s WHERE pg_try_advisory_lock(:slot_class, s) LIMIT 1;
 
 -- name: give_drain_slot
+-- plan: once
 SELECT pg_advisory_unlock(:slot_class, :slot);
 
 -- name: running_drains
+-- plan: once
 -- How many drains hold a slot, in this database, across every container.
 SELECT count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND classid = :slot_class AND objsubid = 2 AND granted
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database());
 
 -- name: request_wake
+-- plan: once
 -- After a submit made work due: one row back means "start a drain", when no
 -- drain runs and no other submit asked for one in the last :ttl seconds (the
 -- drain it asked for may still be starting).
@@ -457,6 +480,7 @@ WHERE id = 1 AND requested_at < now() - make_interval(secs => :ttl)
 RETURNING 1;
 
 -- name: drain_started
+-- plan: once
 -- A drain has its slot: submits from now on are covered by it.
 UPDATE jobqueue_wake SET requested_at = '-infinity' WHERE id = 1 AND requested_at <> '-infinity';
 
@@ -526,6 +550,7 @@ SELECT EXISTS (
 -- same slots wherever it runs and tests can move time.
 
 -- name: schedules_state
+-- plan: once
 -- Where each of the named schedules stands: one round trip for all of them,
 -- by primary key, which is all an idle tick costs. One JSON text,
 -- [[name, last_slot, first_seen], ...] with times in microseconds since the
@@ -537,6 +562,7 @@ SELECT CAST(json_agg(json_build_array(name,
 FROM schedules WHERE name IN (SELECT json_array_elements_text(CAST(:names AS json)));
 
 -- name: schedules_add
+-- plan: once
 -- Schedules seen for the first time start from :now (no backfill). Another
 -- container adding the same one at once is harmless: the first row stays.
 -- In name order, so that two such inserts never wait on each other in a cycle.
@@ -546,11 +572,13 @@ ORDER BY name
 ON CONFLICT (name) DO NOTHING;
 
 -- name: schedule_lock
+-- plan: once
 -- Take one schedule's row for the enqueue that follows in this transaction; a
 -- concurrent tick waits here and then sees the slot this one enqueued.
 SELECT COALESCE(last_slot, first_seen) FROM schedules WHERE name = :schedule FOR UPDATE;
 
 -- name: schedule_advance
+-- plan: once
 -- Record the last slot enqueued (same transaction as the enqueue); never backwards.
 UPDATE schedules SET last_slot = CAST(:slot AS timestamptz), updated_at = now()
 WHERE name = :schedule AND COALESCE(last_slot, first_seen) < CAST(:slot AS timestamptz);

@@ -45,7 +45,7 @@ END $$;
 
 -- The count triggers plan their statements once per session. They read
 -- only their own transition tables, so one plan always suits; planned anew
--- for every statement (the connections' force_custom_plan reaches inside
+-- for every statement (under force_custom_plan, which reaches inside
 -- PL/pgSQL), they cost 0.4 ms per write, which small, frequent outcome
 -- writes cannot afford.
 ALTER FUNCTION jobqueue_count_inserted() SET plan_cache_mode = force_generic_plan;
