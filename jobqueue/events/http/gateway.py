@@ -99,8 +99,13 @@ def check_body(event: Mapping[str, Any], request: Request, limit: int) -> None:
 def check_content_type(request: Request) -> None:
     """A body declared as anything but JSON is refused (415) rather than parsed as
     JSON regardless. No Content-Type at all is taken as JSON: curl -d sends
-    form encoding's type only when asked, and many clients send none."""
-    if not request.body:
+    form encoding's type only when asked, and many clients send none.
+
+    A POST or PATCH declaring another type is refused even with no body: a web
+    page may send a form or text/plain POST to any site without asking first
+    (a "simple" cross-site request), and when the API runs without a token
+    that must not cancel, retry or drain anything."""
+    if not request.body and request.method == "GET":
         return
     declared = request.headers.get("content-type")
     if declared is None:

@@ -40,7 +40,9 @@ def handle(event: Mapping[str, Any], context: Any, container: Container) -> dict
             if route.auth:
                 authorize(request.headers, request.config)
             if route.body == "none":
-                request.body = None  # a route that takes no body ignores one, whatever it is
+                if request.method != "GET":
+                    check_content_type(request)  # a cross-site form POST is refused, body or not
+                request.body = None  # a route that takes no body ignores one
             else:
                 check_body(event, request, request.config.max_body_bytes)
                 check_content_type(request)

@@ -409,6 +409,22 @@ def test_a_body_declared_as_not_json_is_415(route: str, raw: Any) -> None:
     assert count(raw) == (0 if route == "/process" else 5)
 
 
+@pytest.mark.parametrize("path", ["/jobs/{id}/cancel", "/jobs/{id}/retry", "/process"])
+def test_a_cross_site_form_post_without_a_body_is_415_and_changes_nothing(path: str, raw: Any) -> None:
+    """What a web page can send anywhere without asking first (a "simple"
+    request: a form or text/plain POST, with or without a body) is refused,
+    so a deployment without a token is not driven from a browser."""
+    job = submit()
+    target = path.format(id=job["id"])
+    for declared in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        status, _, answer = call(v2("POST", target, None, {**AUTH, "Content-Type": declared}))
+        assert status == 415, (declared, answer)
+        assert_error(answer, field="Content-Type")
+    assert raw.run("SELECT state FROM jobs WHERE id = CAST(:id AS uuid)", id=job["id"]) == [["pending"]]
+    status, _, _ = call(v2("POST", target, None, AUTH))  # no Content-Type, as curl -X POST sends
+    assert status != 415
+
+
 def test_routes_without_a_body_ignore_one() -> None:
     """GET /stats with a body (of any type or size) answers as without one."""
     big = "x" * 300_000
