@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .rules import MAX_RESULT_BYTES
 
 SSL_MODES = ("disable", "require", "verify-full")
 
@@ -53,6 +54,7 @@ class Settings:
     auth: str = "token"
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 256 * 1024
+    max_result_bytes: int = 256 * 1024
     lease_grace_seconds: float = 10.0
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 3600.0
@@ -89,6 +91,7 @@ class Settings:
             auth=auth,
             cors_origins=_list(env, "JOBQUEUE_CORS_ORIGINS"),
             max_body_bytes=_int(env, "JOBQUEUE_MAX_BODY_BYTES", 256 * 1024, 1024, 6 * 1024 * 1024),
+            max_result_bytes=_int(env, "JOBQUEUE_MAX_RESULT_BYTES", 256 * 1024, 1024, MAX_RESULT_BYTES),
             lease_grace_seconds=_float(env, "JOBQUEUE_LEASE_GRACE_SECONDS", 10.0, 0, 3600),
             retry_base_seconds=_float(env, "JOBQUEUE_RETRY_BASE_SECONDS", 2.0, 0, 86_400),
             retry_max_seconds=_float(env, "JOBQUEUE_RETRY_MAX_SECONDS", 3600.0, 0, 7 * 86_400),

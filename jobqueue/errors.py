@@ -60,6 +60,19 @@ class InvalidTransition(JobQueueError):
         self.state = state
 
 
+class ResultTooLarge(JobQueueError):
+    """A task returned more JSON than JOBQUEUE_MAX_RESULT_BYTES: its attempt fails
+    for good (the same code would return the same), rather than store a result
+    that would make the job too large to read back in one Lambda response."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the task's result is {size:,} bytes of JSON, over the limit of {limit:,} (JOBQUEUE_MAX_RESULT_BYTES)"
+        )
+        self.size = size
+        self.limit = limit
+
+
 class Permanent(Exception):
     """Raise from a task to fail the job at once, without further retries."""
 

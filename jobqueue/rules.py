@@ -33,6 +33,17 @@ MAX_BATCH = 1000  # jobs in one batch submit
 # recursive code (json encoders, PostgreSQL's jsonb parser).
 MAX_JSON_DEPTH = 64
 
+# What a job keeps of its runs, in UTF-8 bytes, so that it reads back in one
+# Lambda response (6 MB): its result (JOBQUEUE_MAX_RESULT_BYTES: 256 KiB by
+# default, like a submit's body, and at most MAX_RESULT_BYTES, which escaping
+# in the response makes 3.7 MB at worst), and each attempt's error message and
+# traceback, cut beyond these with a marker saying how much was cut. A job
+# keeps one such error per attempt (and per retry an operator grants): a job
+# whose MAX_ATTEMPTS attempts all failed at full size reads back as 2.6 MB.
+MAX_RESULT_BYTES = 1024 * 1024
+MAX_ERROR_MESSAGE_BYTES = 8 * 1024
+MAX_TRACEBACK_BYTES = 16 * 1024
+
 # Lists and drains.
 MAX_FILTER_LENGTH = 200
 MAX_PAGE = 500

@@ -2,7 +2,9 @@
 kept in its error history, and results and messages made storable.
 
 Whatever a task raises or returns, what is written must be JSON that jsonb
-accepts, and must show nothing of the server it ran on.
+accepts, must show nothing of the server it ran on, and must be bounded (the
+sizes are in ``rules``): a job too large for one Lambda response could never
+be read again, by the API or the dashboard.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import JobTimeout, UnknownTask
-from ..rules import json_storable
+from ..rules import MAX_ERROR_MESSAGE_BYTES, MAX_TRACEBACK_BYTES, json_storable
+
+# Bytes a cut text keeps back for its marker (" … [9,223,372,036,854,775,807 more bytes cut]").
+_MARKER_ROOM = 64
+_FILE = re.compile(r'File "(/[^"]*)"')
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -39,34 +45,91 @@ def result_json(result: Any) -> str | None:
     return text if json_storable(text) else None
 
 
+def oversized(text: str, limit: int) -> int | None:
+    """The size of ``text`` in UTF-8 bytes when it is over ``limit``, else None.
+
+    It runs on every result, so for ASCII text (str.isascii reads a flag) it is a
+    length, and text is encoded only when its length in characters cannot settle it.
+    """
+    size = len(text)
+    if size * 4 > limit and not text.isascii():
+        size = len(text.encode("utf-8", "surrogatepass"))
+    return size if size > limit else None
+
+
 def clean(text: str) -> str:
     """Text jsonb can store: no NUL, no lone surrogates (an error message may hold either)."""
     text = text.replace("\x00", "\ufffd")
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
+def bounded(text: str, limit: int) -> str:
+    """``text`` made storable and at most ``limit`` UTF-8 bytes long: whole when it
+    fits, else its start and a marker saying how many bytes were cut."""
+    text = clean(text)
+    if text.isascii() and len(text) <= limit:
+        return text
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    front = data[: limit - _MARKER_ROOM].decode("utf-8", "ignore")  # "ignore": a character cut in two goes
+    return f"{front} … [{len(data) - len(front.encode('utf-8')):,} more bytes cut]"
+
+
+def traceback_text(exc: BaseException) -> str:
+    """The traceback as Python prints it, within MAX_TRACEBACK_BYTES, each file
+    named relative to the sys.path entry it was imported from
+    (jobqueue/engine/drain.py, mytasks.py), never by the server's paths: the API
+    returns it.
+
+    Each part (a frame, the exception's message) is cut on its own first, so a
+    huge message cannot crowd out the frames; then, if the whole is still too
+    long (a deep recursion), whole parts go from its middle: its start says
+    where the run began, its end where it failed.
+    """
+    roots = sorted({os.path.join(os.path.abspath(p), "") for p in sys.path}, key=len, reverse=True)
+
+    def relative(match: re.Match[str]) -> str:
+        path = match.group(1)
+        root = next((r for r in roots if path.startswith(r)), None)
+        name = path[len(root) :] if root else os.path.basename(path)
+        return f'File "{name}"'
+
+    def cut_part(part: str) -> str:
+        piece = bounded(part, MAX_ERROR_MESSAGE_BYTES)
+        if part.endswith("\n") and not piece.endswith("\n"):
+            piece += "\n"  # the next part starts on a line of its own, cut or not
+        return _FILE.sub(relative, piece)
+
+    parts = [cut_part(part) for part in traceback.TracebackException.from_exception(exc, compact=True).format()]
+    sizes = [len(part.encode("utf-8")) for part in parts]
+    if sum(sizes) <= MAX_TRACEBACK_BYTES:
+        return "".join(parts)
+    room = MAX_TRACEBACK_BYTES - _MARKER_ROOM
+    first = kept = 0
+    while kept + sizes[first] <= room // 4:
+        kept += sizes[first]
+        first += 1
+    last = len(parts)
+    while kept + sizes[last - 1] <= room:
+        last -= 1
+        kept += sizes[last]
+    return f"{''.join(parts[:first])}[… {sum(sizes) - kept:,} bytes cut …]\n{''.join(parts[last:])}"
+
+
 def error_entry(exc: BaseException, attempt: int) -> dict[str, Any]:
+    """What the job's error history keeps of a failed attempt, within the bounds
+    of ``rules`` however long the task's message or traceback."""
     if isinstance(exc, JobTimeout):
         kind, message = "JobTimeout", "job exceeded its timeout"
     elif isinstance(exc, UnknownTask):
         kind, message = "UnknownTask", f"{exc.message} (is its module in JOBQUEUE_TASK_MODULES?)"
     else:
         kind, message = type(exc).__name__, str(exc)
-    # The API returns tracebacks: name each file relative to the sys.path entry it
-    # was imported from (jobqueue/engine/drain.py, mytasks.py), never the server's paths.
-    roots = sorted({os.path.join(os.path.abspath(p), "") for p in sys.path}, key=len, reverse=True)
-
-    def relative(match: re.Match[str]) -> str:
-        path = match.group(1)
-        root = next((r for r in roots if path.startswith(r)), None)
-        shown = path[len(root) :] if root else os.path.basename(path)
-        return f'File "{shown}"'
-
-    text = "".join(traceback.format_exception(exc))
     return {
         "attempt": attempt,
         "at": datetime.now(timezone.utc).isoformat(),
         "type": kind,
-        "message": clean(message[:2000]),
-        "traceback": clean(re.sub(r'File "(/[^"]*)"', relative, text)[-4000:]),
+        "message": bounded(message, MAX_ERROR_MESSAGE_BYTES),
+        "traceback": traceback_text(exc),
     }

@@ -1,9 +1,10 @@
 """What a finished job becomes: its counts in the drain's report, its log line,
 and its outcome waiting in Outcomes to be written with its batch.
 
-A result that cannot be stored as JSON fails its own job, never the batch's
-write; a failure is retried with backoff, or final when the job is out of
-attempts or raised Permanent.
+A result that cannot be stored as JSON, or is over JOBQUEUE_MAX_RESULT_BYTES
+of it, fails its own job for good, never the batch's write nor the job's
+reading back; a failure is retried with backoff, or final when the job is out
+of attempts or raised Permanent.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from .. import log
 from ..config import Settings
-from ..errors import JobTimeout, Permanent
+from ..errors import JobTimeout, Permanent, ResultTooLarge
 from . import failures
 from .claimed import ClaimedJob
 from .outcomes import Outcomes
@@ -39,7 +40,9 @@ class Recorder:
         self.report.processed += 1
         if error is None:
             result_json = None if result is None else failures.result_json(result)
-            if result is None or result_json is not None:
+            # The JSON text is made anyway: measuring it is a length for a usual result.
+            size = None if result_json is None else failures.oversized(result_json, self.settings.max_result_bytes)
+            if size is None and (result is None or result_json is not None):
                 self.outcomes.succeeded(job.id, job.attempt, result_json, job.lease_end, urgent, seconds)
                 self.report.succeeded += 1
                 stats.succeeded += 1
@@ -53,9 +56,13 @@ class Recorder:
                         duration_ms=round(seconds * 1000, 3),
                     )
                 return
-            # The same code would return the same value: retrying cannot help, and
-            # the whole batch's write must not fail on one job's result.
-            error = TypeError(f"the task's result ({type(result).__name__}) is not storable JSON")
+            # The same code would return the same value: retrying cannot help, the
+            # whole batch's write must not fail on one job's result, and no job may
+            # hold a result too large to be read back.
+            if size is None:
+                error = TypeError(f"the task's result ({type(result).__name__}) is not storable JSON")
+            else:
+                error = ResultTooLarge(size, self.settings.max_result_bytes)
             final = True
         else:
             final = job.attempt >= job.max_attempts or isinstance(error, Permanent)
@@ -64,7 +71,8 @@ class Recorder:
     def _failed(self, job: ClaimedJob, exc: BaseException, final: bool, seconds: float, urgent: bool) -> None:
         settings = self.settings
         delay = 0.0 if final else failures.backoff(job.attempt, settings.retry_base_seconds, settings.retry_max_seconds)
-        entry = json.dumps(failures.error_entry(exc, job.attempt), default=str)
+        details = failures.error_entry(exc, job.attempt)
+        entry = json.dumps(details, default=str)
         self.outcomes.failed(job.id, job.attempt, final, delay, entry, job.lease_end, urgent, seconds)
         stats = self.report.of(job.queue)
         if final:
@@ -80,7 +88,7 @@ class Recorder:
             task=job.name,
             attempt=job.attempt,
             outcome="failed" if final else "retry",
-            error=failures.clean(f"{type(exc).__name__}: {exc}")[:500],
+            error=f"{details['type']}: {details['message']}"[:500],
             retry_in=None if final else round(delay, 3),
             duration_ms=round(seconds * 1000, 3),
         )

@@ -159,3 +159,27 @@ def segv(path: str, tag: str, **_: Any) -> None:
     with open(path, "a") as fh:
         fh.write(f"start {tag} {time.time():.6f}\n")
     os.kill(os.getpid(), signal.SIGSEGV)
+
+
+@task(name="tests.big_result")
+def big_result(text: str = "x", times: int = 0, **_: Any) -> str:
+    """Return ``text`` ``times`` over: a result whose JSON is 2 + times * len(text.encode()) bytes."""
+    return text * times
+
+
+@task(name="tests.deep_failure")
+def deep_failure(depth: int | None = None, text: str = "", times: int = 0, **_: Any) -> None:
+    """Fail ``depth`` pairs of calls deep (None: until Python's recursion limit,
+    a RecursionError) with the message ``text`` ``times`` over: two functions
+    calling each other, so Python cannot fold the traceback's repeated lines."""
+    _down(depth, text * times)
+
+
+def _down(depth: int | None, message: str) -> None:
+    if depth == 0:
+        raise RuntimeError(message)
+    _down_again(depth, message)
+
+
+def _down_again(depth: int | None, message: str) -> None:
+    _down(None if depth is None else depth - 1, message)

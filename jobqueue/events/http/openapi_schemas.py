@@ -18,6 +18,7 @@ from ...rules import (
     MAX_DELAY_SECONDS,
     MAX_DRAIN_JOBS,
     MAX_DRAIN_QUEUES,
+    MAX_ERROR_MESSAGE_BYTES,
     MAX_HOPS,
     MAX_JSON_DEPTH,
     MAX_KEY_LENGTH,
@@ -27,6 +28,7 @@ from ...rules import (
     MAX_RATE_SECONDS,
     MAX_TASK_LENGTH,
     MAX_TIMEOUT_SECONDS,
+    MAX_TRACEBACK_BYTES,
     MIN_RATE_SECONDS,
     MIN_TIMEOUT_SECONDS,
     QUEUE_NAME,
@@ -180,7 +182,10 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
             "started_at": {"type": ["string", "null"], "format": "date-time"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"},
-            "result": {"description": "The task's return value, once it succeeded."},
+            "result": {
+                "description": "The task's return value, once it succeeded: at most JOBQUEUE_MAX_RESULT_BYTES "
+                "(256 KiB by default) of JSON; a larger one fails the job with ResultTooLarge."
+            },
             "error": {
                 "oneOf": [{"type": "null"}, ref("AttemptError")],
                 "description": "The last attempt's error.",
@@ -198,10 +203,19 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "description": "The exception's class name, or one of jobqueue's own: JobTimeout (the job "
                 "outlived its timeout), ProcessCrashed (the process running it died: killed, out of memory or "
-                "time), TimeoutExceedsBudget (its timeout is longer than any drain's budget).",
+                "time), TimeoutExceedsBudget (its timeout is longer than any drain's budget), ResultTooLarge (it "
+                "returned more than JOBQUEUE_MAX_RESULT_BYTES of JSON; never retried).",
             },
-            "message": {"type": "string"},
-            "traceback": {"type": "string"},
+            "message": {
+                "type": "string",
+                "description": f"At most {MAX_ERROR_MESSAGE_BYTES // 1024} KiB (UTF-8); a longer one is cut, "
+                "ending with a marker that says how many bytes were cut.",
+            },
+            "traceback": {
+                "type": "string",
+                "description": f"At most {MAX_TRACEBACK_BYTES // 1024} KiB (UTF-8); a longer one loses frames "
+                "from its middle, where a marker says how many bytes were cut.",
+            },
             "counted": {
                 "type": "boolean",
                 "description": "ProcessCrashed only: false when the job was running beside others, so the "
