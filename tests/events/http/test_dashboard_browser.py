@@ -239,14 +239,16 @@ def test_a_job_that_crashed_its_process_shows_each_death_and_whether_it_counted(
     api(stack, "PATCH", "/queues/crashy", {"paused": True})  # the stack's drains leave it to this test
     job = api(stack, "POST", "/jobs", {"task": "echo", "queue": "crashy", "max_attempts": 1})["job"]
     # Its drain dies while it runs beside another job; then, run alone, it dies again.
+    # The slots go first: the stack's own drains rescue too, and one may come
+    # between the two writes.
     for worker, beside in (("w1", ["00000000-0000-0000-0000-000000000000"]), ("w2", [])):
+        claims.record(database, worker=worker, batch=None, slots=[job["id"], *beside])
         database.execute(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker_id = :worker, started_at = now(),"
             " lease_expires_at = now() - interval '1 second' WHERE id = CAST(:id AS uuid)",
             worker=worker,
             id=job["id"],
         )  # as a claim would, its lease since run out
-        claims.record(database, worker=worker, batch=None, slots=[job["id"], *beside])
         upkeep.rescue(database)
     assert api(stack, "GET", f"/jobs/{job['id']}")["job"]["error"]["type"] == "ProcessCrashed"
 
