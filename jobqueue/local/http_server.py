@@ -5,10 +5,22 @@ A request to ``/2015-03-31/functions/...`` is Lambda's Invoke API (what the
 handler's boto3 client calls to start more drains); any other request is
 turned into an HTTP API event, run in a container, and its answer turned back
 into HTTP by the gateway's rules. Nothing here runs in the deployed function.
+
+Any web page open in the developer's browser can send requests to a port on
+localhost, and a page whose owner points its name at 127.0.0.1 (DNS rebinding)
+can read the answers too. So the Invoke API, which runs whatever event it is
+given, answers only requests signed (SigV4) with the containers' credentials
+for this run, never one with an Origin (browsers add it; boto3 never does), and
+only under the server's own Host (a loopback name, or the address ``--host``
+named). The API is held to the same Host rule while the server listens on
+loopback alone, where no other name reaches it honestly; listening wider is a
+choice to be reached under other names, and its bearer token guards it then.
+The dashboard's own POSTs carry an Origin, so Origin is no reason to refuse it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import AF_INET6
@@ -17,9 +29,12 @@ from typing import Any
 from .. import log
 from ..errors import ConfigError
 from .aws_events import gateway_error, http_event, http_response
-from .lambda_service import Closed, Service
+from .invoke_auth import unsigned
+from .lambda_service import RETRY_AFTER, Answer, Busy, Closed, Service, api_error
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation
+LISTEN_BACKLOG = 1024  # connections the kernel holds before accept (the default 5 resets them under load)
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def _header_text(value: str) -> str:
@@ -59,7 +74,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         service = self.server.service
         if service.handles(self.path):  # Lambda's own API, which the handler calls through boto3
-            self._send(*service.invoke_api(self.command, self.path, dict(self.headers.items()), body))
+            self._send(*self._invoke_api(body))
+            return
+        if not (self.server.any_host or self._own_host()):
+            log.warning("local.http_refused", reason="host", host=str(self.headers.get("Host"))[:200])
+            self._send(*gateway_error(403, "Forbidden"))
             return
         event = http_event(
             self.command,
@@ -73,13 +92,39 @@ class _RequestHandler(BaseHTTPRequestHandler):
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         log.debug("local.http", method=self.command, path=self.path, ms=elapsed_ms)
 
-    def _invoke(self, event: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _invoke(self, event: dict[str, Any]) -> Answer:
         try:
             return http_response(self.server.service.invoke(event))
         except Closed:
             return gateway_error(503, "Service Unavailable")
+        except Busy:  # every container stayed busy: come back, rather than wait on a reset
+            status, headers, body = gateway_error(503, "Service Unavailable")
+            return status, [*headers, ("Retry-After", RETRY_AFTER)], body
         except Exception:  # noqa: BLE001 - the invocation failed: API Gateway answers 500
             return gateway_error(500, "Internal Server Error")
+
+    def _invoke_api(self, body: bytes) -> Answer:
+        """Lambda's Invoke API, for a caller that passes every check; a refusal is 403."""
+        headers = [(name.lower(), value) for name, value in self.headers.items()]
+        if not self._own_host():
+            refusal = "AccessDeniedException", "The Invoke API answers only under a loopback Host."
+        elif any(name == "origin" for name, _ in headers):
+            refusal = "AccessDeniedException", "The Invoke API takes no requests from web pages."
+        else:
+            refusal = unsigned(self.server.service.credentials, self.command, self.path, headers, body)
+        if refusal is not None:
+            log.warning("local.invoke_refused", reason=refusal[0], path=self.path[:200])
+            return api_error(403, *refusal)
+        try:
+            return self.server.service.invoke_api(self.command, self.path, headers, body)
+        except Exception as exc:  # noqa: BLE001 - answer, rather than drop the connection
+            log.error("local.invoke_api_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return api_error(500, "ServiceException", "the local Lambda service failed this request")
+
+    def _own_host(self) -> bool:
+        """The one Host header names this server by a name that cannot be rebound."""
+        hosts = self.headers.get_all("Host") or []
+        return len(hosts) == 1 and hosts[0].strip().lower() in self.server.hosts
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -129,11 +174,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
     service: Service
+    hosts: frozenset[str]  # the Host values of this server: loopback names (and the address it listens on)
+    any_host: bool  # the API answers any Host (it listens beyond loopback)
 
 
 class _Server6(_Server):
     address_family = AF_INET6
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` keeps the server to this machine ("" and 0.0.0.0 do not)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def make_server(host: str, port: int, service: Service) -> _Server:
@@ -144,4 +202,10 @@ def make_server(host: str, port: int, service: Service) -> _Server:
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server.service = service
+    names = set(LOOPBACK_NAMES)
+    if host not in ("", "0.0.0.0", "::"):  # the address serve gives its containers when not loopback
+        names.add(f"[{host}]".lower() if ":" in host else host.lower())
+    bound = server.server_address[1]
+    server.hosts = frozenset({f"{name}:{bound}" for name in names} | (names if bound == 80 else set()))
+    server.any_host = not is_loopback(host)
     return server

@@ -7,10 +7,14 @@ connection, as a Lambda execution environment does. Requests (HTTP through
 the gateway, RequestResponse invokes) take the next free container; Event
 invokes (schedule ticks, drains starting drains, wake-ups) wait in a queue
 as Lambda's asynchronous queue does, and one that fails is retried twice.
-An invocation that outlives its timeout loses its container, as in Lambda.
+A request that no container takes within a short wait is turned away (Busy),
+as Lambda throttles, rather than left to pile up. An invocation that outlives
+its timeout loses its container, as in Lambda.
 
 The handler reaches the Invoke API through boto3, with the standard
-AWS_ENDPOINT_URL_LAMBDA pointing here, so the real client code runs.
+AWS_ENDPOINT_URL_LAMBDA pointing here, so the real client code runs. The
+containers sign with ``credentials``, made for this run, and the server in
+front (http_server) lets through only Invoke requests signed with them.
 Nothing here runs in the deployed function.
 """
 
@@ -20,10 +24,11 @@ import json
 import multiprocessing
 import os
 import queue
+import secrets
 import threading
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -35,6 +40,10 @@ INVOKE_PREFIX = "/2015-03-31/functions/"
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # Lambda's limits, request and response
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 ASYNC_RETRY_DELAYS = (1.0, 2.0)  # Lambda waits about 1 and 2 minutes; seconds here
+QUEUE_WAIT = 5.0  # how long a request waits for a free container before it is turned away
+RETRY_AFTER = "1"  # seconds, in the Retry-After of a request turned away
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
 class InvocationFailed(Exception):
@@ -49,10 +58,32 @@ class Closed(Exception):
     """The service is shutting down and takes no more invocations."""
 
 
+class Busy(Exception):
+    """No container took the request within the wait: every one is busy (Lambda throttles)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The access key the containers sign their Invoke requests with: the only one
+    the Invoke API accepts. Fresh for each run, so no page or script can know it."""
+
+    access_key: str
+    secret_key: str
+
+    @classmethod
+    def fresh(cls) -> Credentials:
+        return cls(secrets.token_hex(10).upper(), secrets.token_hex(32))
+
+    def __repr__(self) -> str:
+        return f"Credentials({self.access_key!r}, ...)"  # never the secret, in a log or a traceback
+
+
 @dataclass
 class _Call:
     event: Any
     sync: bool
+    started: threading.Event = field(default_factory=threading.Event)  # a container took it
+    abandoned: bool = False  # its caller stopped waiting: no container runs it
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -156,11 +187,22 @@ class _Container:
 class Service:
     """N warm containers, a queue for asynchronous invocations, and the Invoke API's answers."""
 
-    def __init__(self, size: int, timeout: float, arn: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        timeout: float,
+        arn: str,
+        env: Mapping[str, str] | None = None,
+        *,
+        credentials: Credentials | None = None,
+        queue_wait: float = QUEUE_WAIT,
+    ) -> None:
         self.size = size
         self.timeout = timeout
         self.arn = arn
         self.env = dict(env or {})  # the containers' environment, fixed when they start
+        self.credentials = credentials or Credentials.fresh()
+        self.queue_wait = queue_wait
         self._sync: queue.Queue[_Call] = queue.Queue()
         self._async: queue.Queue[_Call] = queue.Queue()
         self._wake = threading.Condition()
@@ -191,14 +233,22 @@ class Service:
                 except queue.Empty:
                     break
                 call.error = Closed()
+                call.started.set()
                 call.done.set()
 
     # --- taking calls -------------------------------------------------------------------
 
     def invoke(self, event: Any) -> Any:
-        """A synchronous invocation: the handler's result, or InvocationFailed."""
+        """A synchronous invocation: the handler's result, or InvocationFailed; Busy when
+        no container took it within ``queue_wait`` (it is then never run)."""
         call = _Call(event, sync=True)
         self._put(self._sync, call)
+        if not call.started.wait(self.queue_wait):
+            with self._wake:  # _next takes calls under this lock: a call is taken or abandoned, not both
+                if not call.started.is_set():
+                    call.abandoned = True
+                    log.warning("local.busy", waited=self.queue_wait, waiting=self._sync.qsize())
+                    raise Busy()
         call.done.wait()
         if call.error is not None:
             raise call.error
@@ -223,10 +273,11 @@ class Service:
         with self._wake:
             while True:
                 for source in (self._sync, self._async):
-                    try:
-                        return source.get_nowait()
-                    except queue.Empty:
-                        pass
+                    while not source.empty():
+                        call = source.get_nowait()
+                        if not call.abandoned:
+                            call.started.set()
+                            return call
                 if self._closed:
                     return None
                 self._wake.wait(0.5)
@@ -243,6 +294,7 @@ class Service:
                 if not call.sync:
                     self._failed_async(call, exc)
             except Exception as exc:  # noqa: BLE001 - the service itself failed this call
+                log.error("local.invoke_failed", request_id=call.request_id, error=f"{type(exc).__name__}: {exc}"[:300])
                 call.error = exc
             finally:
                 call.done.set()
@@ -270,29 +322,29 @@ class Service:
     def handles(self, path: str) -> bool:
         return path.startswith(INVOKE_PREFIX)
 
-    def invoke_api(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """``POST /2015-03-31/functions/{name}/invocations``, answered as Lambda answers it."""
+    def invoke_api(self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes) -> Answer:
+        """``POST /2015-03-31/functions/{name}/invocations``, answered as Lambda answers it
+        (http_server lets through only requests signed with ``credentials``)."""
+        named = [(name.lower(), value) for name, value in headers]
         route = path.split("?", 1)[0][len(INVOKE_PREFIX) :]
         name, _, rest = route.partition("/")
         if rest != "invocations":
-            return _api_error(404, "ResourceNotFoundException", f"no such Lambda API path: {path[:200]}")
+            return api_error(404, "ResourceNotFoundException", f"no such Lambda API path: {path[:200]}")
         if method != "POST":
-            return _api_error(405, "InvalidRequestContentException", "the Invoke API takes POST")
+            return api_error(405, "InvalidRequestContentException", "the Invoke API takes POST")
         name = unquote(name)
         if name not in (FUNCTION_NAME, self.arn) and not name.startswith(self.arn + ":"):
-            return _api_error(404, "ResourceNotFoundException", f"Function not found: {name[:200]}")
-        kind = {k.lower(): v for k, v in headers.items()}.get("x-amz-invocation-type", "RequestResponse")
+            return api_error(404, "ResourceNotFoundException", f"Function not found: {name[:200]}")
+        kind = dict(named).get("x-amz-invocation-type", "RequestResponse")
         if kind not in ("RequestResponse", "Event", "DryRun"):
-            return _api_error(400, "InvalidParameterValueException", f"unknown InvocationType {kind[:50]}")
+            return api_error(400, "InvalidParameterValueException", f"unknown InvocationType {kind[:50]}")
         limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
         if len(body) > limit:
-            return _api_error(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes")
+            return api_error(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes")
         try:
             event = json.loads(body) if body else {}
-        except ValueError:
-            return _api_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+            return api_error(400, "InvalidRequestContentException", "Could not parse request body into json")
         version = [("X-Amz-Executed-Version", "$LATEST")]
         if kind == "DryRun":
             return 204, version, b""
@@ -302,7 +354,10 @@ class Service:
                 return 202, [("X-Amzn-RequestId", request_id)], b""
             result = self.invoke(event)
         except Closed:
-            return _api_error(503, "ServiceException", "the local stack is shutting down")
+            return api_error(503, "ServiceException", "the local stack is shutting down")
+        except Busy:  # what Lambda answers a synchronous invoke past its concurrency
+            status, throttled, text = api_error(429, "TooManyRequestsException", "Rate Exceeded.")
+            return status, [*throttled, ("Retry-After", RETRY_AFTER)], text
         except InvocationFailed as exc:
             failed = [*version, ("X-Amz-Function-Error", "Unhandled"), ("Content-Type", "application/json")]
             return 200, failed, json.dumps(exc.error).encode()
@@ -316,7 +371,7 @@ def _reason(event: Any) -> str:
     return "event"
 
 
-def _api_error(status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+def api_error(status: int, code: str, message: str) -> Answer:
     """An error as Lambda's REST-JSON protocol sends it (botocore reads the type from the header)."""
     headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
     return status, headers, json.dumps({"Type": "User", "message": message}).encode()

@@ -6,8 +6,9 @@ API (lambda_service), in front of ``--concurrency`` warm containers, each a
 process running one invocation at a time in its main thread (so per-job
 timeouts use the same signal-based alarm as in Lambda); a timer fires the
 scheduled event that drains the queue, and drains start drains through the
-Invoke API as they do on AWS. Without DB_HOST an embedded PostgreSQL keeps its
-data in ``.jobqueue/pgdata`` between runs (database).
+Invoke API as they do on AWS, signing with AWS credentials made for the run.
+Without DB_HOST an embedded PostgreSQL keeps its data in ``.jobqueue/pgdata``
+between runs (database).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from ..config import Settings
 from ..errors import ConfigError
 from .aws_events import INVOCATION_TIMEOUT, function_arn, region, scheduled_event
 from .database import LOCAL_DIR, database
-from .http_server import make_server
-from .lambda_service import Closed, Service
+from .http_server import is_loopback, make_server
+from .lambda_service import Closed, Credentials, Service
 
 SHUTDOWN_GRACE = 10.0
+FIXED_CREDENTIALS = "JOBQUEUE_LOCAL_CREDENTIALS"  # ACCESS_KEY_ID:SECRET, for scripts that call the Invoke API
 
 
 def ensure_token(settings: Settings, local_dir: Path = LOCAL_DIR) -> str | None:
@@ -69,17 +71,33 @@ def drain_on_schedule(service: Service, every: float, stop: threading.Event) -> 
 # --- serve ------------------------------------------------------------------------------
 
 
-def container_env(url: str, concurrency: int, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+def run_credentials(env: Mapping[str, str] = os.environ) -> Credentials:
+    """Fresh credentials for this run, or the fixed pair JOBQUEUE_LOCAL_CREDENTIALS names
+    (ACCESS_KEY_ID:SECRET), so that a script of the developer's can call the Invoke API."""
+    fixed = env.get(FIXED_CREDENTIALS, "")
+    if not fixed:
+        return Credentials.fresh()
+    access_key, _, secret_key = fixed.partition(":")
+    if not (access_key.strip() and secret_key.strip()):
+        raise ConfigError(f"{FIXED_CREDENTIALS} must be ACCESS_KEY_ID:SECRET_ACCESS_KEY")
+    log.info("local.fixed_credentials", access_key=access_key.strip(), source=FIXED_CREDENTIALS)
+    return Credentials(access_key.strip(), secret_key.strip())
+
+
+def container_env(
+    url: str, concurrency: int, credentials: Credentials, env: Mapping[str, str] = os.environ
+) -> dict[str, str]:
     """The environment of each container: the configured one, plus what lets the
-    handler's boto3 client reach this stack's Invoke API. One container is left
-    for requests when every drain runs, unless JOBQUEUE_MAX_DRAINS says otherwise."""
-    container = dict(env)
+    handler's boto3 client reach this stack's Invoke API, signing with this run's
+    credentials (the only ones it accepts; the developer's own stay out of the
+    containers, which reach no real AWS service). One container is left for
+    requests when every drain runs, unless JOBQUEUE_MAX_DRAINS says otherwise."""
+    container = {key: value for key, value in env.items() if key not in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")}
+    container.pop(FIXED_CREDENTIALS, None)
     container["AWS_ENDPOINT_URL_LAMBDA"] = url
     container.setdefault("AWS_REGION", region())
     container.setdefault("AWS_DEFAULT_REGION", container["AWS_REGION"])
-    if not (container.get("AWS_ACCESS_KEY_ID") or container.get("AWS_PROFILE")):
-        # boto3 signs every request; the local Invoke API reads no signature.
-        container.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
+    container.update(AWS_ACCESS_KEY_ID=credentials.access_key, AWS_SECRET_ACCESS_KEY=credentials.secret_key)
     container.setdefault("JOBQUEUE_MAX_DRAINS", str(max(1, concurrency - 1)))
     return container
 
@@ -98,11 +116,14 @@ def serve(
     token = ensure_token(Settings.from_env(), local_dir)
     if importlib.util.find_spec("app") is None:
         raise ConfigError("cannot import app.py: run this from the project root (or put it on PYTHONPATH)")
+    credentials = run_credentials()
     with interrupt_on_sigterm(), database(local_dir, migrate_schema=True) as where:
-        service = Service(concurrency, timeout_seconds, function_arn())
+        service = Service(concurrency, timeout_seconds, function_arn(), credentials=credentials)
         httpd = make_server(host, port, service)
         url = _url(host, httpd.server_address[1])
-        service.env = container_env(url, concurrency)
+        service.env = container_env(url, concurrency, credentials)
+        if not is_loopback(host):
+            _warn_exposed(host)
         stop = threading.Event()
         threads = [threading.Thread(target=httpd.serve_forever, name="http", daemon=True)]
         if drain_every > 0:
@@ -127,6 +148,22 @@ def serve(
                 thread.join(SHUTDOWN_GRACE)
     log.info("local.stopped")
     return 0
+
+
+def _warn_exposed(host: str) -> None:
+    """Loudly, in the log and in plain words: ``--host`` put the stack on the network."""
+    where = host or "every address"
+    log.warning(
+        "local.exposed",
+        host=host,
+        message="listening beyond loopback: other machines can reach the API; "
+        "the Invoke API still answers only requests signed with this run's credentials",
+    )
+    sys.stderr.write(
+        f"WARNING: serve listens on {where}, not on loopback alone: other machines on the network can reach "
+        "the API, and only its token stands in their way. Use --host 127.0.0.1 unless that is what you want.\n"
+    )
+    sys.stderr.flush()
 
 
 def _url(host: str, port: int) -> str:

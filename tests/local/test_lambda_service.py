@@ -74,8 +74,8 @@ def lambda_client(service: Service) -> Iterator[Any]:
         "lambda",
         endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
         region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=service.credentials.access_key,  # the only key its Invoke API takes
+        aws_secret_access_key=service.credentials.secret_key,
         config=Config(retries={"max_attempts": 1}),
     )
     yield client

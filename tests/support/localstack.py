@@ -3,6 +3,7 @@ shared by the tests of the stack itself and of the API's contract."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -23,6 +24,10 @@ import pytest
 from .aws import ROOT
 
 DB_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SECRET_ARN")
+# What tests that call a stack's Invoke API themselves sign with (serve makes fresh
+# credentials each run otherwise); the tests of that default drop it.
+FIXED_CREDENTIALS = ("local", "local")
+INVOKE_PATH = "/2015-03-31/functions/{}/invocations"
 
 
 def free_port() -> int:
@@ -36,6 +41,7 @@ def stack_env(**extra: str) -> dict[str, str]:
     env.pop("JOBQUEUE_API_TOKEN", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env["JOBQUEUE_LOG_LEVEL"] = "INFO"
+    env["JOBQUEUE_LOCAL_CREDENTIALS"] = ":".join(FIXED_CREDENTIALS)
     return {**env, **extra}
 
 
@@ -135,3 +141,42 @@ def assert_json_logs(stack: Stack) -> list[dict[str, Any]]:
     records = [json.loads(line) for line in lines]
     assert {"local.listening", "local.stopped"} <= {record["event"] for record in records}
     return records
+
+
+def invoke_request(
+    port: int,
+    body: bytes = b"{}",
+    *,
+    credentials: tuple[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    host: str | None = None,
+    sent_body: bytes | None = None,
+    function: str = "jobqueue-local",
+) -> tuple[int, dict[str, str], bytes]:
+    """One POST to a local Invoke API on a connection of its own, signed by botocore's
+    SigV4 signer when ``credentials`` (access key id, secret) are given, as boto3
+    signs it. ``headers`` (and ``host``, the Host header) are there when it signs;
+    ``sent_body`` replaces the body after signing. Returns status, headers, body."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    path = INVOKE_PATH.format(function)
+    request = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}{path}", data=body)
+    request.headers["Host"] = host or f"127.0.0.1:{port}"
+    for name, value in (headers or {}).items():
+        request.headers[name] = value
+    if credentials is not None:
+        SigV4Auth(Credentials(*credentials), "lambda", "us-east-1").add_auth(request)
+    payload = body if sent_body is None else sent_body
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
+        for name, value in request.headers.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(payload)))
+        conn.endheaders(payload)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
