@@ -6,6 +6,7 @@ on its first invocation with a message an operator can act on.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,9 +71,15 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        sslmode = _choice(env, "DB_SSLMODE", SSL_MODES, "disable", aliases={"off": "disable"})
+        host = env.get("DB_HOST") or None
+        # A password goes encrypted to a server on another machine unless told
+        # otherwise (a secret's host is such a server: an RDS secret names it).
+        elsewhere = not _local_host(host) if host else bool(env.get("DB_SECRET_ARN"))
+        secret = bool(env.get("DB_PASSWORD") or env.get("DB_SECRET_ARN"))
+        default_ssl = "require" if secret and elsewhere else "disable"
+        sslmode = _choice(env, "DB_SSLMODE", SSL_MODES, default_ssl, aliases={"off": "disable"})
         db = DatabaseSettings(
-            host=env.get("DB_HOST") or None,
+            host=host,
             port=_int(env, "DB_PORT", 5432, 1, 65535),
             name=env.get("DB_NAME") or "postgres",
             user=env.get("DB_USER") or "postgres",
@@ -150,6 +157,18 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _local_host(host: str) -> bool:
+    """Whether a password sent to ``host`` stays on this machine: a Unix socket
+    or a loopback address. Only then may DB_SSLMODE default to disable; to any
+    other host a password goes encrypted unless DB_SSLMODE=disable says so."""
+    if host.startswith("/") or host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _choice(

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from jobqueue.config import Settings
 from jobqueue.errors import ConfigError
 from jobqueue.store import tls
 
@@ -53,6 +54,25 @@ def test_verify_full_without_bundle_uses_the_system_store(monkeypatch: pytest.Mo
     assert context is not None
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname is True
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({"DB_HOST": "db.example.com", "DB_PASSWORD": "pw"}, "require"),  # a password leaves the machine
+        ({"DB_HOST": "10.0.0.5", "DB_PASSWORD": "pw"}, "require"),
+        ({"DB_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db"}, "require"),
+        ({"DB_HOST": "db.example.com", "DB_PASSWORD": "pw", "DB_SSLMODE": "disable"}, "disable"),  # on purpose
+        ({"DB_HOST": "db.example.com", "DB_PASSWORD": "pw", "DB_SSLMODE": "verify-full"}, "verify-full"),
+        ({"DB_HOST": "db.example.com"}, "disable"),  # no password to protect (trust or IAM at the proxy)
+        ({"DB_HOST": "127.0.0.1", "DB_PASSWORD": "pw"}, "disable"),  # loopback stays on the machine
+        ({"DB_HOST": "localhost", "DB_PASSWORD": "pw"}, "disable"),
+        ({"DB_HOST": "::1", "DB_PASSWORD": "pw"}, "disable"),
+        ({"DB_HOST": "/var/run/postgresql", "DB_PASSWORD": "pw"}, "disable"),  # a Unix socket
+    ],
+)
+def test_a_password_for_another_machine_goes_encrypted_unless_told_otherwise(env: dict[str, str], mode: str) -> None:
+    assert Settings.from_env(env).db.sslmode == mode
 
 
 @pytest.mark.parametrize("mode", ["prefer", "verify-ca", "", "yes"])
