@@ -1,15 +1,20 @@
 """template.yaml: valid for CloudFormation and SAM, least privilege, and in step with the handler.
 
 No AWS account is needed: cfn-lint checks the template against CloudFormation's
-and SAM's schemas, and the SAM translator (the code behind ``sam deploy``'s
-transform) expands it locally.
+and SAM's schemas, the SAM translator (the code behind ``sam deploy``'s
+transform) expands it locally, and checkov looks for insecure settings.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,7 @@ from cfnlint import api as cfnlint_api
 from cfnlint.decode import decode
 
 from jobqueue import rules
+from jobqueue.config import Settings
 from jobqueue.events.http.routes import ROUTES
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
@@ -51,6 +57,49 @@ def template() -> dict[str, Any]:
     return json.loads(json.dumps(decoded))
 
 
+@pytest.fixture(scope="module")
+def translated(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The template as ``sam deploy``'s transform hands it to CloudFormation."""
+    translator = pytest.importorskip("samtranslator.translator.transform", reason="aws-sam-translator not installed")
+    sam = copy.deepcopy(template)
+    _function(sam)["CodeUri"] = "s3://artifacts/lambda.zip"  # what `sam deploy` substitutes after uploading
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # pseudo-parameters need a region, not an account
+        yield translator.transform(sam, {"DbSecretArn": SECRET_ARN}, NoManagedPolicies())
+
+
+_NO_VALUE = object()
+
+
+def _resolve(value: Any, conditions: dict[str, bool]) -> Any:
+    """``value`` with every Fn::If decided as CloudFormation would, given the conditions' values."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"}:
+            name, if_true, if_false = value["Fn::If"]
+            return _resolve(if_true if conditions[name] else if_false, conditions)
+        if value == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        resolved = {key: _resolve(item, conditions) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
+    if isinstance(value, list):
+        return [item for item in (_resolve(item, conditions) for item in value) if item is not _NO_VALUE]
+    return value
+
+
+def _operations(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(METHOD, path shape) -> operation, for every operation of an OpenAPI body."""
+    return {
+        (method.upper(), _shape(path)): operation
+        for path, item in body["paths"].items()
+        for method, operation in item.items()
+    }
+
+
 def _problems(matches: list[Any]) -> list[str]:
     """Errors and warnings; informational notes are not failures."""
     return [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches if m.rule.id[0] in "EW"]
@@ -77,19 +126,7 @@ def test_cfn_lint_finds_no_errors_or_warnings() -> None:
     assert _problems(cfnlint_api.lint_file(TEMPLATE)) == []
 
 
-def test_sam_translates_it_to_a_template_cfn_lint_accepts(
-    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    translator = pytest.importorskip("samtranslator.translator.transform", reason="aws-sam-translator not installed")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # pseudo-parameters need a region, not an account
-    sam = copy.deepcopy(template)
-    _function(sam)["CodeUri"] = "s3://artifacts/lambda.zip"  # what `sam deploy` substitutes after uploading
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    translated = translator.transform(sam, {"DbSecretArn": SECRET_ARN}, NoManagedPolicies())
+def test_sam_translates_it_to_a_template_cfn_lint_accepts(translated: dict[str, Any]) -> None:
     resources = translated["Resources"]
     assert resources["Function"]["Type"] == "AWS::Lambda::Function"
     assert resources["FunctionDrain"]["Type"] == "AWS::Events::Rule"
@@ -185,6 +222,7 @@ def test_role_grants_only_what_the_function_uses(template: dict[str, Any]) -> No
     assert by_action["secretsmanager:GetSecretValue"] == {"Ref": "DbSecretArn"}
     assert by_action["logs:PutLogEvents"] == {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]}
     assert by_action["sqs:DeleteMessage"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
+    assert by_action["sqs:SendMessage"] == {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}  # that queue, and no other
     assert "logs:CreateLogGroup" not in by_action  # the template creates the group
 
 
@@ -212,3 +250,213 @@ def test_scaling_knobs_reach_the_function(template: dict[str, Any]) -> None:
     assert function["RecursiveLoop"] == "Terminate"
 
     assert rules.MAX_HOPS < 16
+
+
+# --- who may call the HTTP API ------------------------------------------------------------
+
+IAM_ONLY = {"Fn::If": ["IamAuth", [{"AWS_IAM": []}], {"Ref": "AWS::NoValue"}]}
+
+
+def test_every_route_requires_iam_when_the_function_checks_no_token(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    assert template["Conditions"]["IamAuth"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "none"]}
+    assert set(template["Parameters"]["AuthMode"]["AllowedValues"]) == {"token", "none"}
+    assert _function(template)["Environment"]["Variables"]["JOBQUEUE_AUTH"] == {"Ref": "AuthMode"}
+    api = template["Resources"]["HttpApi"]["Properties"]
+    # SAM declares the AWS_IAM scheme; DefaultAuthorizer cannot be conditional, so each route says it.
+    assert api["Auth"] == {"EnableIamAuthorizer": True}
+    declared = {
+        (method, path)
+        for method, path in _operations(api["DefinitionBody"])
+        if method != "X-AMAZON-APIGATEWAY-ANY-METHOD"
+    }
+    assert declared == _template_routes(template), "DefinitionBody must list exactly the Function's HttpApi routes"
+    assert all(operation == {"security": IAM_ONLY} for operation in _operations(api["DefinitionBody"]).values())
+
+    body = translated["Resources"]["HttpApi"]["Properties"]["Body"]
+    assert body["components"]["securitySchemes"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    operations = _operations(body)
+    assert {route for route in operations if route[0] != "X-AMAZON-APIGATEWAY-ANY-METHOD"} == DESIGNED_ROUTES
+    assert ("X-AMAZON-APIGATEWAY-ANY-METHOD", "/$default") in operations  # the catch-all is guarded too
+    for route, operation in operations.items():
+        assert "x-amazon-apigateway-integration" in operation, f"{route} has no integration: not a Function event"
+        # AuthMode=none: API Gateway refuses unsigned requests; token: it leaves them to the function.
+        assert _resolve(operation, {"IamAuth": True})["security"] == [{"AWS_IAM": []}], route
+        assert "security" not in _resolve(operation, {"IamAuth": False}), route
+    assert _problems(cfnlint_api.lint(json.dumps(translated))) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),  # AuthMode=none; the TokenAuthNeedsAToken rule refuses it with AuthMode=token
+        ("a" * 32, True),
+        (secrets.token_hex(32), True),
+        (secrets.token_urlsafe(32), True),
+        (f"{secrets.token_hex(32)},{secrets.token_hex(16)}", True),  # rotating: old and new
+        ("change-me", False),
+        ("a" * 31, False),
+        (f"{secrets.token_hex(32)},short", False),
+        (f"{secrets.token_hex(32)},", False),
+        (f"{secrets.token_hex(32)}, {secrets.token_hex(32)}", False),
+        (f"{secrets.token_hex(16)} {secrets.token_hex(16)}", False),
+    ],
+)
+def test_api_tokens_are_at_least_32_characters(template: dict[str, Any], value: str, accepted: bool) -> None:
+    parameter = template["Parameters"]["ApiToken"]
+    assert parameter["NoEcho"] is True and parameter["Default"] == ""
+    assert bool(re.fullmatch(parameter["AllowedPattern"], value)) == accepted
+    if accepted:  # the function reads exactly the tokens CloudFormation let through
+        assert Settings.from_env({"JOBQUEUE_API_TOKEN": value}).api_tokens == tuple(filter(None, value.split(",")))
+    rule = template["Rules"]["TokenAuthNeedsAToken"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "token"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiToken"}, ""]}]}
+
+
+def test_the_http_api_is_throttled(template: dict[str, Any], translated: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert (parameters["ThrottlingBurstLimit"]["Default"], parameters["ThrottlingRateLimit"]["Default"]) == (100, 50)
+    assert parameters["ThrottlingBurstLimit"]["MinValue"] >= 1 and parameters["ThrottlingRateLimit"]["MinValue"] >= 1
+    settings = {
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+    }
+    assert template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"] == settings
+    (stage,) = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert stage["Properties"]["DefaultRouteSettings"] == settings
+
+
+def test_the_http_api_logs_every_request_by_default(template: dict[str, Any], translated: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    assert template["Parameters"]["AccessLogging"]["Default"] == "on"
+    assert template["Conditions"]["AccessLogsOn"] == {"Fn::Equals": [{"Ref": "AccessLogging"}, "on"]}
+    group = resources["HttpApiAccessLogGroup"]
+    assert group["Condition"] == "AccessLogsOn"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+    (stage,) = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert "AccessLogSettings" not in _resolve(stage["Properties"], {"AccessLogsOn": False})
+    settings = _resolve(stage["Properties"], {"AccessLogsOn": True})["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+    line = json.loads(settings["Format"])  # one JSON object a request
+    assert {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "integrationError": "$context.integrationErrorMessage",
+    }.items() <= line.items()
+    assert all(value.startswith("$context.") for value in line.values())
+    assert not any("header" in value.lower() or "authorization" in value.lower() for value in line.values())
+
+
+# --- asynchronous invocations that fail ----------------------------------------------------
+
+
+def test_failed_async_invocations_land_in_an_encrypted_queue(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    resources = template["Resources"]
+    config = _function(template)["EventInvokeConfig"]
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]},
+    }
+    assert config["MaximumRetryAttempts"] == 0  # the next scheduled tick is the retry
+    assert 60 <= config["MaximumEventAgeInSeconds"] <= 21600
+    queue = resources["AsyncFailureQueue"]
+    assert "Condition" not in queue  # scheduled drains are asynchronous whatever the parameters
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 1209600
+    alarm = resources["AsyncFailuresAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["AsyncFailureQueue", "QueueName"]}}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+    (invoke_config,) = [r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    properties = invoke_config["Properties"]
+    assert properties["FunctionName"] == {"Ref": "Function"}
+    assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}
+
+
+def test_every_queue_is_encrypted_and_kept_long_enough(template: dict[str, Any]) -> None:
+    queues = {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    assert set(queues) == {"AsyncFailureQueue", "IngestQueue", "IngestDeadLetterQueue"}
+    for name, properties in queues.items():
+        assert properties["SqsManagedSseEnabled"] is True, name
+    assert queues["IngestDeadLetterQueue"]["MessageRetentionPeriod"] == 1209600
+
+
+# --- checkov ---------------------------------------------------------------------------------
+
+# Each finding checkov still reports is skipped in template.yaml, on its resource,
+# with the reason beside it (# checkov:skip=ID: reason). A new finding fails the
+# test; so does a new skip, until it is listed here.
+CHECKOV_SKIPS = {
+    ("CKV_AWS_158", "AWS::Logs::LogGroup.FunctionLogGroup"),  # log groups: CloudWatch's own encryption
+    ("CKV_AWS_158", "AWS::Logs::LogGroup.HttpApiAccessLogGroup"),
+    ("CKV_AWS_27", "AWS::SQS::Queue.AsyncFailureQueue"),  # SQS-managed encryption, which the check does not know
+    ("CKV_AWS_95", "AWS::Serverless::HttpApi.HttpApi"),  # access logging is on, behind a Fn::If checkov cannot read
+    ("CKV_AWS_116", "AWS::Serverless::Function.Function"),  # an OnFailure destination instead of a DLQ
+    ("CKV_AWS_173", "AWS::Serverless::Function.Function"),  # env vars under Lambda's AWS managed key
+}
+# checkov decides each resource's Condition from the parameters' defaults, so it
+# sees the optional ingest queues only in a copy of the template that creates them.
+CHECKOV_SKIPS_WITH_INGEST = CHECKOV_SKIPS | {
+    ("CKV_AWS_27", "AWS::SQS::Queue.IngestQueue"),
+    ("CKV_AWS_27", "AWS::SQS::Queue.IngestDeadLetterQueue"),
+}
+CHECKOV_VERSION = "3.3.30"  # the one .ci/run installs
+
+
+def _checkov() -> str | None:
+    """checkov's command: $CHECKOV, else the venv of its own that .ci/run makes
+    (checkov pins boto3 and packaging below requirements-dev.txt, so it cannot
+    share .venv), else one on PATH."""
+    if os.environ.get("CHECKOV"):
+        return os.environ["CHECKOV"]
+    own = TEMPLATE.parent / ".venv" / "checkov" / "bin" / "checkov"
+    return str(own) if own.is_file() else shutil.which("checkov")
+
+
+def _with_ingest_queue(text: str) -> str:
+    parameter = re.search(r"^  CreateIngestQueue:\n(?:    .*\n)+", text, re.MULTILINE)
+    assert parameter and '    Default: "false"\n' in parameter.group(0)
+    block = parameter.group(0).replace('    Default: "false"\n', '    Default: "true"\n')
+    return text[: parameter.start()] + block + text[parameter.end() :]
+
+
+@pytest.mark.parametrize("variant", ["as written", "with the ingest queue"])
+def test_checkov_finds_nothing_that_is_not_skipped_with_a_reason(variant: str, tmp_path: Path) -> None:
+    checkov = _checkov()
+    if checkov is None:
+        pytest.skip(
+            "checkov is not installed: .ci/run installs it in a venv of its own, .venv/checkov (its pins would "
+            f"downgrade boto3 and packaging in .venv); or: python3 -m venv .venv/checkov && "
+            f".venv/checkov/bin/pip install checkov=={CHECKOV_VERSION}; or set CHECKOV to its path"
+        )
+    path = TEMPLATE
+    if variant == "with the ingest queue":
+        path = tmp_path / "template.yaml"
+        path.write_text(_with_ingest_queue(TEMPLATE.read_text()))
+    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}  # no look-up on PyPI
+    # Not --quiet: that leaves the skipped checks, and so their reasons, out of the JSON.
+    command = [checkov, "-f", str(path), "--framework", "cloudformation", "--skip-download", "--compact", "-o", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path, check=False)
+    assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: something failed, read below
+    report = json.loads(done.stdout)
+    report = report[0] if isinstance(report, list) else report
+    assert report["check_type"] == "cloudformation"
+    assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] > 0, "checkov checked nothing"
+    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in report["results"]["failed_checks"]]
+    assert failed == []
+    skipped = report["results"]["skipped_checks"]
+    for check in skipped:
+        reason = check["check_result"].get("suppress_comment", "").strip()
+        assert len(reason) >= 40, f"{check['check_id']} on {check['resource']} is skipped without a reason"
+    expected = CHECKOV_SKIPS_WITH_INGEST if variant == "with the ingest queue" else CHECKOV_SKIPS
+    assert {(c["check_id"], c["resource"]) for c in skipped} == expected
+    assert done.returncode == 0
