@@ -77,8 +77,9 @@ class ClaimedJobs:
 
     def add(self, rows: list[list[Any]], claimed_at: float, *, alone: bool = False) -> None:
         added = [ClaimedJob(row, claimed_at, self.grace) for row in rows]
-        for job in added if alone else ():
-            job.alone = True
+        if alone:
+            for job in added:
+                job.alone = True
         self.jobs.extend(added)
         self.check_at = claimed_at + RENEW_CHECK_EVERY
 

@@ -167,18 +167,7 @@ def drain_in_slot(
 
 
 def _add(total: DrainReport, report: DrainReport) -> None:
-    for name in (
-        "processed",
-        "succeeded",
-        "retried",
-        "failed",
-        "rescued",
-        "released",
-        "pruned",
-        "unfit",
-        "abandoned",
-        "alone",
-    ):
+    for name in DrainReport.COUNTS:
         setattr(total, name, getattr(total, name) + getattr(report, name))
     for queue_name, part in report.queues.items():
         mine = total.of(queue_name)

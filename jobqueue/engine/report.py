@@ -34,6 +34,20 @@ class DrainReport:
     seconds: float = 0.0
     queues: dict[str, QueueReport] = field(default_factory=dict)
 
+    # The counts a fan-out adds up over the drains it ran.
+    COUNTS = (
+        "processed",
+        "succeeded",
+        "retried",
+        "failed",
+        "rescued",
+        "released",
+        "pruned",
+        "unfit",
+        "abandoned",
+        "alone",
+    )
+
     def as_dict(self) -> dict[str, Any]:
         body = asdict(self)
         del body["queues"]

@@ -2,7 +2,7 @@
 (their leases ran out) go back, each as its drain's slots tell: a job that
 never started is put back in line with its attempt uncounted; one that was
 running beside others becomes a suspect, run alone next; one that died alone
-is charged (ProcessCrashed), and fails once its deaths reach its attempts.
+is charged (ProcessCrashed), and fails once its runs reach max_attempts.
 Bounded per drain, so a big crash is cleared over a few drains."""
 
 from __future__ import annotations

@@ -31,9 +31,6 @@ class Slots:
         self.abandoned: set[Any] = set()  # jobs past their timeout whose threads still run
         self.ever = False  # whether this drain has written any (an idle drain never does)
 
-    def holds(self, job_id: Any) -> bool:
-        return job_id in self.written
-
     def window(
         self, running: Iterable[Any], waiting: Iterable[ClaimedJob], lost: set[Any], budget: float
     ) -> tuple[list[Any], bool]:

@@ -84,12 +84,13 @@ def _forget_dead_holders(pgdata: Path) -> None:
         pids = json.loads(path.read_text())
     except (OSError, ValueError):
         return
-    alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    alive = _live_holders(pgdata)
     if alive != pids:
         path.write_text(json.dumps(alive))
 
 
 def _live_holders(pgdata: Path) -> list[int]:
+    """The processes the wheel counts as holding the server that still exist."""
     try:
         pids = json.loads((pgdata / ".handle_pids.json").read_text())
     except (OSError, ValueError):
@@ -135,10 +136,10 @@ def stop_postmaster(pgdata: Path, timeout: float = 60.0) -> int | None:
             pg_ctl(["-w", "-t", str(round(timeout)), "-m", mode, "stop"], pgdata=pgdata, user=user, timeout=timeout)
         except (subprocess.SubprocessError, OSError) as exc:
             log.warning("local.postgres_stop_failed", pgdata=str(pgdata), pid=process.pid, mode=mode, error=str(exc))
-        if _exited(process, timeout):
+        if exited(process, timeout):
             return process.pid
     process.send_signal(signal.SIGKILL)
-    if not _exited(process, timeout):
+    if not exited(process, timeout):
         raise DatabaseUnavailable(f"the PostgreSQL server {process.pid} on {pgdata} did not stop, even killed")
     return process.pid
 
@@ -151,14 +152,14 @@ def _postmaster(pgdata: Path) -> Any:
 
     try:
         process = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
-        if str(pgdata) in process.cmdline() and not _exited(process, 0):
+        if str(pgdata) in process.cmdline() and not exited(process, 0):
             return process
     except (OSError, ValueError, IndexError, psutil.Error):
         pass
     return None
 
 
-def _exited(process: Any, timeout: float) -> bool:
+def exited(process: Any, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for ``process`` to exit (a zombie has)."""
     import psutil
 

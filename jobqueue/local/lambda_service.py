@@ -34,6 +34,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from .. import log
+from ..errors import BadRequest
+from ..events.strict_json import parse_json
 from .aws_events import FUNCTION_NAME
 
 INVOKE_PREFIX = "/2015-03-31/functions/"
@@ -342,8 +344,8 @@ class Service:
         if len(body) > limit:
             return api_error(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes")
         try:
-            event = json.loads(body) if body else {}
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+            event = parse_json(body) if body else {}  # too deep or not JSON: BadRequest, never a dead thread
+        except BadRequest:
             return api_error(400, "InvalidRequestContentException", "Could not parse request body into json")
         version = [("X-Amz-Executed-Version", "$LATEST")]
         if kind == "DryRun":

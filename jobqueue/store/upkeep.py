@@ -1,7 +1,7 @@
 """The maintenance statements: rescue jobs whose lease ran out, prune finished
 jobs past their retention (and the slots of dead drains), fold the rows the
-counting triggers append. Each is
-bounded (a limit per call), so none holds a long lock on a big table."""
+counting triggers append. Each is bounded (a limit per call), so none holds a
+long lock on a big table."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ class Rescued:
 
     unstarted: int = 0  # never started: back in line, attempt uncounted
     suspects: int = 0  # running beside others: to be run alone, uncounted
-    crashed: int = 0  # died alone: counted, and waiting to run alone again
-    failed: int = 0  # died alone with no attempts or deaths left
+    crashed: int = 0  # died alone: every run counts, and it waits to run alone again
+    failed: int = 0  # died alone, its runs at max_attempts: failed (ProcessCrashed)
 
     @property
     def total(self) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobqueue.local.database import stop_postmaster
+from jobqueue.local.database import exited, running_postmaster, stop_postmaster
 
 RUN_VARIABLE = "JOBQUEUE_TEST_RUN"
 RUN = f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -47,7 +47,9 @@ class EmbeddedServer:
 
     def pid(self) -> int:
         """The postmaster running now (a restart makes a new one)."""
-        return int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        pid = running_postmaster(self.pgdata)
+        assert pid is not None, f"no postmaster runs on {self.pgdata}"
+        return pid
 
     def restart(self, mode: str = "fast") -> None:
         """Restart for real, through the wheel's pg_ctl, as a DBA would."""
@@ -116,16 +118,6 @@ def stop_leftovers(found: dict[int, str], timeout: float = 30.0) -> None:
         except psutil.NoSuchProcess:
             pass
     deadline = time.monotonic() + timeout
-    while (alive := [process for process in orphans if _alive(process)]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for process in alive:
-        process.kill()
-
-
-def _alive(process: Any) -> bool:
-    import psutil
-
-    try:
-        return process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    for process in orphans:
+        if not exited(process, max(0.0, deadline - time.monotonic())):
+            process.kill()
