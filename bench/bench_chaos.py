@@ -186,25 +186,6 @@ class Figures:
 # Database and jobs
 
 
-def fresh_database(admin: common.DbConfig, name: str) -> common.DbConfig:
-    """Drop database ``name`` if it exists, create it, migrate it; its config."""
-    from jobqueue.config import Settings
-    from jobqueue.store import connection, schema
-
-    conn = common.connect(admin)
-    try:
-        conn.run(f"DROP DATABASE IF EXISTS {common.conn_ident(name)} WITH (FORCE)")
-    finally:
-        conn.close()
-    cfg = common.ensure_database(admin, name)
-    database = connection.Database(Settings.from_env(cfg.env()).db)
-    try:
-        schema.migrate(database)
-    finally:
-        database.close()
-    return cfg
-
-
 def enqueue(cfg: common.DbConfig, jobs: int, path: Path, seconds: float) -> None:
     """Enqueue ``jobs`` chaos jobs, keys 0..jobs-1."""
     from jobqueue.tasks.spec import JobSpec
@@ -354,7 +335,7 @@ class Pool:
 
 def run_mode(mode: str, admin: common.DbConfig, args: argparse.Namespace, rng: random.Random) -> Figures:
     """Enqueue, drain under chaos until every job is finished, and count."""
-    cfg = fresh_database(admin, f"{args.database}_{mode}")
+    cfg = common.fresh_database(admin, f"{args.database}_{mode}")
     figures = Figures(mode=mode, jobs=args.jobs)
     with tempfile.TemporaryDirectory(prefix="jobqueue-chaos-") as tmp:
         runs_file = Path(tmp) / "runs.txt"
@@ -567,7 +548,7 @@ def poison_round(
     or exit (nothing killed from outside) until every job is finished, and count."""
     from jobqueue.tasks.spec import JobSpec
 
-    cfg = fresh_database(admin, f"{args.database}_{label}")
+    cfg = common.fresh_database(admin, f"{args.database}_{label}")
     poison = sum(task == POISON_TASK for task, _ in order)
     figures = PoisonFigures(label=label, ordinary=len(order) - poison, poison=poison)
     with tempfile.TemporaryDirectory(prefix="jobqueue-poison-") as tmp:

@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
 
 import common  # noqa: E402 - after the path fix-up
 
-TOKEN = "bench-fanout-token"
+TOKEN = "bench-fanout-token-0123456789abcdef"
 
 
 class Stack:
@@ -58,6 +58,7 @@ class Stack:
             "JOBQUEUE_MAX_DRAINS": str(drains),
             "JOBQUEUE_CONCURRENCY": str(concurrency),
             "JOBQUEUE_LOG_LEVEL": "WARNING",
+            "JOBQUEUE_BUILTIN_TASKS": "on",  # its jobs are sleep and noop (serve's default too)
         }
         self.log = log_path.open("w")
         # One container more than drains, for the submits.

@@ -179,24 +179,6 @@ def _shape(procs: int, args: argparse.Namespace) -> str:
     return f"claims of {args.claim_batch}" if procs == 0 else f"drain, {procs} worker(s)"
 
 
-def _fresh_database(admin: common.DbConfig, name: str) -> common.DbConfig:
-    conn = common.connect(admin)
-    try:
-        conn.run(f"DROP DATABASE IF EXISTS {common.conn_ident(name)} WITH (FORCE)")
-        conn.run(f"CREATE DATABASE {common.conn_ident(name)}")
-    finally:
-        conn.close()
-    cfg = admin.with_database(name)
-    from jobqueue.store.schema import migrate
-
-    conn = common.connect(cfg)
-    try:
-        migrate(conn)
-    finally:
-        conn.close()
-    return cfg
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=20000, help="free jobs per measurement (default %(default)s)")
@@ -219,7 +201,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     reproduce = common.reproduce_command()
-    cfg = _fresh_database(common.db_from_args(args), args.database)
+    cfg = common.fresh_database(common.db_from_args(args), args.database)
     bench = Bench(cfg, args)
     shapes = ((0, "claim"), (1, "drain_1"), (args.workers, "drain_n"))
     samples: dict[str, dict[str, list[float]]] = {s: {m: [] for _, m in shapes} for s in SCENARIOS}

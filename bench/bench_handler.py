@@ -50,7 +50,7 @@ if str(TREE) not in sys.path:
 
 import common  # noqa: E402 - after the path fix-up, like the package imports below
 
-TOKEN = "bench-token"
+TOKEN = "bench-handler-token-0123456789abcdef"
 OVERHEAD_TARGET = 1.15
 COLD_START_TARGET = 1.3
 RUNTIME_PACKAGES = ("pg8000", "scramp", "asn1crypto", "dateutil", "six.py")

@@ -78,20 +78,9 @@ PGQUEUER_SCRIPT = ROOT / "bench" / "pgqueuer_baseline.py"
 POLL_SECONDS = 0.02
 UNFINISHED = "SELECT NOT EXISTS (SELECT 1 FROM jobs WHERE state IN ('pending', 'running'))"
 SUCCEEDED = "SELECT count(*) FROM jobs WHERE state = 'succeeded'"
-# What jobqueue stores for a "noop" job with no options (the task's defaults),
-# so the raw baseline inserts exactly the rows jobqueue would.
-NOOP_ROW: dict[str, Any] = {
-    "queue": "default",
-    "task": "noop",
-    "priority": 0,
-    "run_at": None,
-    "delay": 0.0,
-    "max_attempts": 3,
-    "timeout": 30.0,
-    "idempotency_key": None,
-}
-# The batch statement's record: short keys, defaults left out (see queries.sql).
-BATCH_ROW = {"q": NOOP_ROW["queue"], "t": NOOP_ROW["task"], "m": NOOP_ROW["max_attempts"], "o": NOOP_ROW["timeout"]}
+# The batch statement's parameters beside its records ("batch"): what every job
+# of a batch has alike (see enqueue_many in queries.sql).
+BATCH_SHARED = ("queue", "task", "max_attempts", "timeout")
 METRICS = ("enqueue_single", "enqueue_batch", "drain_1", "drain_4")
 # Database transactions committed per job by each drain (see Transactions).
 XACT_METRICS = ("drain_1_xacts", "drain_4_xacts")
@@ -104,6 +93,25 @@ XACT_METRICS = ("drain_1_xacts", "drain_4_xacts")
 def _new_id() -> str:
     """A job id made as jobqueue makes it (UUIDv7), so index locality matches."""
     return common.jobqueue_parts().uuid7()
+
+
+def _noop_row() -> dict[str, Any]:
+    """The single enqueue's parameters for a "noop" job with no options, as
+    jobqueue sends them (the task's defaults; a delay in microseconds), so
+    the raw baseline inserts exactly the rows jobqueue would."""
+    parts = common.jobqueue_parts()
+    parts.load_modules([])
+    r = parts.JobSpec(task="noop").resolve()
+    return {
+        "queue": r.queue,
+        "task": r.task,
+        "priority": r.priority,
+        "run_at": None,
+        "delay": 0,
+        "max_attempts": r.max_attempts,
+        "timeout": r.timeout_seconds,
+        "idempotency_key": None,
+    }
 
 
 def _reset(conn: Any) -> None:
@@ -402,6 +410,19 @@ def _raw_worker(
     conn.close()
 
 
+def _prepared(conn: Any, sql: str) -> Callable[..., Any]:
+    """``sql`` prepared on ``conn``, run as jobqueue runs its prepared statements
+    (Bind, Execute and Sync in one packet: connection._run_prepared), or as
+    pg8000 runs them in a tree without that."""
+    from jobqueue.store import connection
+
+    statement = conn.prepare(sql)
+    run_prepared = getattr(connection, "_run_prepared", None)
+    if run_prepared is None:
+        return statement.run
+    return lambda **params: run_prepared(conn, statement, params)
+
+
 class Raw:
     """The same statements jobqueue runs, from a bare pg8000 loop."""
 
@@ -411,24 +432,28 @@ class Raw:
         query = common.jobqueue_parts().query
         self.cfg, self.args = cfg, args
         self.conn = common.connect(cfg)
-        self.enqueue_one = self.conn.prepare(query("enqueue"))
-        self.enqueue_many = self.conn.prepare(query("enqueue_many"))
+        self.enqueue_one = _prepared(self.conn, query("enqueue"))
+        self.enqueue_many = _prepared(self.conn, query("enqueue_many"))
+        self.noop_row = _noop_row()
 
     def enqueue_single(self, conn: Any, n: int) -> float:
+        row = self.noop_row
+
         def go() -> None:
             for _ in range(n):
-                self.enqueue_one.run(id=_new_id(), payload="{}", **NOOP_ROW)
+                self.enqueue_one(id=_new_id(), payload="{}", **row)
 
         return _timed_rate(n, go)
 
     def enqueue_batch(self, conn: Any, n: int) -> float:
         batch = self.args.enqueue_batch
+        shared = {name: self.noop_row[name] for name in BATCH_SHARED}
 
         def go() -> None:
             for start in range(0, n, batch):
                 k = min(batch, n - start)
-                rows = [{"i": _new_id(), **BATCH_ROW} for _ in range(k)]
-                self.enqueue_many.run(batch=json.dumps(rows, separators=(",", ":")))
+                rows = [{"i": _new_id()} for _ in range(k)]
+                self.enqueue_many(batch=json.dumps(rows, separators=(",", ":")), **shared)
 
         return _timed_rate(n, go)
 
@@ -558,7 +583,9 @@ def report(
     ratios: list[tuple[str, float | None, float | None]] = [
         ("drain 1 worker, jobqueue / PgQueuer tuned", _ratio(ours.get("drain_1"), pgq.get("drain_1")), 1.5),
         (f"{w}, jobqueue / best PgQueuer tuned shape", _ratio(ours.get("drain_4"), pgq.get("drain_4")), 2.5),
-        ("batch enqueue, jobqueue / PgQueuer", _ratio(ours.get("enqueue_batch"), pgq.get("enqueue_batch")), 1.0),
+        ("batch enqueue, jobqueue / PgQueuer", _ratio(ours.get("enqueue_batch"), pgq.get("enqueue_batch")), 1.2),
+        ("batch enqueue, jobqueue / raw SQL", _ratio(ours.get("enqueue_batch"), raw.get("enqueue_batch")), None),
+        ("enqueue one by one, jobqueue / raw SQL", _ratio(ours.get("enqueue_single"), raw.get("enqueue_single")), None),
         ("drain 1 worker, jobqueue / PgQueuer default", _ratio(ours.get("drain_1"), pgq_def.get("drain_1")), None),
         (f"{w}, jobqueue / best PgQueuer default shape", _ratio(ours.get("drain_4"), pgq_def.get("drain_4")), None),
         ("drain 1 worker, jobqueue / raw SQL", _ratio(ours.get("drain_1"), raw.get("drain_1")), None),

@@ -18,9 +18,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 _T0 = time.perf_counter()
+
+# The benchmarks run the built-in tasks (noop, sleep, echo), which a deployment
+# registers only when asked: on for this process and every process it starts
+# with its environment, unless the caller said otherwise.
+os.environ.setdefault("JOBQUEUE_BUILTIN_TASKS", "on")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -363,3 +369,120 @@ def drain_loop(env: dict[str, str], budget: float | None, ready: Any, go: Any, f
     if flush_stats:
         database.execute(STATS_FLUSH)
     database.close()
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def latency_summary(values: Sequence[float]) -> dict[str, Any]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+    }
+
+
+def fresh_database(admin: DbConfig, name: str) -> DbConfig:
+    """Drop database ``name`` if it exists, create it, migrate it; its config."""
+    from jobqueue.store import schema
+
+    conn = connect(admin)
+    try:
+        conn.run(f"DROP DATABASE IF EXISTS {conn_ident(name)} WITH (FORCE)")
+        conn.run(f"CREATE DATABASE {conn_ident(name)}")
+    finally:
+        conn.close()
+    cfg = admin.with_database(name)
+    conn = connect(cfg)
+    try:
+        schema.migrate(conn)
+    finally:
+        conn.close()
+    return cfg
+
+
+def mode_commands(argv: Sequence[str], modes: Sequence[str]) -> dict[str, str]:
+    """The reproduce command of each mode run, alone."""
+    rest: list[str] = []
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg == "--mode":
+            skip = True
+            continue
+        if arg.startswith("--mode="):
+            continue
+        rest.append(arg)
+    return {mode: reproduce_command([argv[0], "--mode", mode, *rest]) for mode in modes}
+
+
+class LocalStack:
+    """``python -m jobqueue <args>`` (serve) as a benchmark drives it: started
+    with ``env``, its log in ``log_path``, its URL read from what it prints,
+    its API called with ``token``."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Any, token: str) -> None:
+        import subprocess
+        import threading
+        from queue import Empty, Queue
+
+        self.token = token
+        self.log_path = log_path
+        self.log = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jobqueue", *args],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        lines: Queue[str] = Queue()
+        assert self.proc.stdout is not None
+        out = self.proc.stdout
+        threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except Empty:
+                self.stop()
+                raise SystemExit(f"the local stack did not start; see {log_path}") from None
+            if line.startswith("jobqueue is running at "):
+                self.url = line.split()[-1]
+                break
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()

@@ -165,7 +165,7 @@ def shoot(url: str, token: str, failed_id: str) -> list[Path]:
 
 
 def main() -> int:
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_urlsafe(32)  # 43 characters: tokens have 32 at least
     with tempfile.TemporaryDirectory(prefix="jobqueue-screenshots-") as folder:
         Path(folder).chmod(0o755)  # the embedded server's own user must reach its data folder
         proc, url = start_stack(Path(folder), token)

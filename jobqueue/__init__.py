@@ -1,7 +1,9 @@
 """jobqueue: a background-job queue for AWS Lambda on PostgreSQL.
 
 The public API for Python code: ``@task``, ``enqueue``, ``enqueue_many``,
-``wake``, ``periodic``, and the exceptions a task may raise. Everything else
+``wake``, ``periodic``, ``Job`` (a durable task's handle), and the
+exceptions a task may raise (``Permanent``, ``Snooze``, ``Cancelled``) or
+meet (``JobTimeout``, ``WaitTimeout``). Everything else
 is the house below (tasks, store, engine, actions, events), which never
 imports this module: only applications do.
 """
@@ -10,12 +12,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import JobTimeout, Permanent
+from .errors import Cancelled, JobTimeout, Permanent, Snooze, WaitTimeout
 from .tasks.registry import task
 from .tasks.spec import JobSpec
 from .version import VERSION as __version__  # noqa: F401 - the release, as jobqueue.__version__
 
-__all__ = ["JobSpec", "JobTimeout", "Permanent", "enqueue", "enqueue_many", "periodic", "task", "wake"]
+__all__ = [
+    "Cancelled",
+    "Job",
+    "JobSpec",
+    "JobTimeout",
+    "Permanent",
+    "Snooze",
+    "WaitTimeout",
+    "enqueue",
+    "enqueue_many",
+    "periodic",
+    "task",
+    "wake",
+]
 
 
 def enqueue(
@@ -33,6 +48,11 @@ def enqueue(
     from .store import connection, jobs
 
     database = conn or connection.default()
+    if "depends_on" in options or "on_parent_failure" in options:  # a workflow's job: blocked until its parents end
+        from .actions import workflows
+
+        body, created = workflows.submit(database, {"task": task_name, "payload": payload or {}, **options})
+        return body["job"]
     job, created = jobs.enqueue(database, JobSpec(task_name, payload or {}, **options))
     if wake and conn is None and created:
         from .engine.wake import after_submit
@@ -63,6 +83,10 @@ def __getattr__(name: str) -> Any:
         from .tasks.periodic import periodic
 
         return periodic
+    if name == "Job":  # for type hints in durable tasks; the drain makes the handles
+        from .engine.job_handle import Job
+
+        return Job
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

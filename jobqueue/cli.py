@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .actions.table import Call, perform
 from .config import Settings
 from .errors import ConfigError, DatabaseUnavailable, JobNotFound, JobQueueError, ValidationError
 from .local.aws_events import INVOCATION_TIMEOUT
-from .local.database import database
+from .local.database import database, uses_embedded
 from .local.serve import interrupt_on_sigterm, serve
 from .store.connection import missing_schema
 from .tasks.loading import load_modules
@@ -127,16 +128,33 @@ def _json_object(text: str | None, field: str) -> Any:
 def run_command(command: Command, args: argparse.Namespace) -> int:
     """Reach the database (embedded if need be), run one command, print its JSON."""
     migrate_schema = False if command is do_migrate else None
+    local = uses_embedded()
     with database(migrate_schema=migrate_schema):
-        settings = Settings.from_env()
-        load_modules(settings.task_modules)
+        settings = Settings.from_env(_local_defaults(os.environ) if local else None)
+        load_modules(settings.task_modules, builtin=settings.builtin_tasks)
         body = command(args, Call(settings=settings))
     print(json.dumps(body, indent=2, default=str, ensure_ascii=False))
     return 0
 
 
+def _local_defaults(env: Mapping[str, str]) -> Mapping[str, str]:
+    """On the local stack's own database (the embedded one) the commands take its
+    defaults: the built-in tasks on, as in ``serve``'s containers (a job
+    submitted here is run there), unless JOBQUEUE_BUILTIN_TASKS says otherwise."""
+    if "JOBQUEUE_BUILTIN_TASKS" in env:
+        return env
+    return {**env, "JOBQUEUE_BUILTIN_TASKS": "on"}
+
+
 def run_serve(args: argparse.Namespace) -> int:
-    return serve(args.host, args.port, args.drain_every, timeout_seconds=args.timeout, concurrency=args.concurrency)
+    return serve(
+        args.host,
+        args.port,
+        args.drain_every,
+        timeout_seconds=args.timeout,
+        concurrency=args.concurrency,
+        timers=not args.no_timers,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,6 +250,12 @@ def _add_serve(commands: Any) -> None:
         metavar="N",
         help="containers (worker processes) running invocations at once, like a reserved concurrency "
         "(default: %(default)s); drains may use all but one unless JOBQUEUE_MAX_DRAINS is set",
+    )
+    serve.add_argument(
+        "--no-timers",
+        action="store_true",
+        help="no timer queue: delayed jobs and retries wait for a drain (by default the port answers SQS's "
+        "SendMessage and the containers' JOBQUEUE_TIMER_QUEUE_URL points here)",
     )
 
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
 from .rules import MAX_RESULT_BYTES
 
 SSL_MODES = ("disable", "require", "verify-full")
+# A bearer token is the API's only lock when JOBQUEUE_AUTH=token: 32 characters
+# (openssl rand -hex 32 makes 64) put guessing out of reach, as the template's
+# ApiToken pattern already demands of a deployment made with it.
+MIN_TOKEN_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ class Settings:
     db: DatabaseSettings = field(default_factory=DatabaseSettings)
     task_modules: tuple[str, ...] = ()
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    api_token_secret_arn: str | None = None
     auth: str = "token"
+    builtin_tasks: bool = False
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 256 * 1024
     max_result_bytes: int = 256 * 1024
@@ -67,6 +73,7 @@ class Settings:
     max_drains: int = 4
     fanout: bool = True
     metrics_namespace: str = "jobqueue"
+    timer_queue_url: str | None = None  # SQS queue whose delayed messages wake drains on time
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -94,8 +101,10 @@ class Settings:
         return cls(
             db=db,
             task_modules=_list(env, "JOBQUEUE_TASK_MODULES"),
-            api_tokens=_list(env, "JOBQUEUE_API_TOKEN"),
+            api_tokens=checked_tokens(_list(env, "JOBQUEUE_API_TOKEN"), "JOBQUEUE_API_TOKEN"),
+            api_token_secret_arn=env.get("JOBQUEUE_API_TOKEN_SECRET_ARN", "").strip() or None,
             auth=auth,
+            builtin_tasks=builtin_tasks_on(env),
             cors_origins=_list(env, "JOBQUEUE_CORS_ORIGINS"),
             max_body_bytes=_int(env, "JOBQUEUE_MAX_BODY_BYTES", 256 * 1024, 1024, 6 * 1024 * 1024),
             max_result_bytes=_int(env, "JOBQUEUE_MAX_RESULT_BYTES", 256 * 1024, 1024, MAX_RESULT_BYTES),
@@ -110,10 +119,32 @@ class Settings:
             max_drains=_int(env, "JOBQUEUE_MAX_DRAINS", 4, 1, 1000),
             fanout=_choice(env, "JOBQUEUE_FANOUT", ("on", "off"), "on", aliases=_SWITCH) == "on",
             metrics_namespace=_namespace(env),
+            timer_queue_url=_queue_url(env, "JOBQUEUE_TIMER_QUEUE_URL"),
         )
 
 
 _SWITCH = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+
+
+def checked_tokens(tokens: Iterable[str], source: str) -> tuple[str, ...]:
+    """``tokens`` when each is long enough; else a ConfigError naming ``source``
+    (a variable, or a variable and the secret it names) and the rule, and which
+    entry broke it, but never a token: the message goes to logs."""
+    tokens = tuple(tokens)
+    for position, token in enumerate(tokens, 1):
+        if len(token) < MIN_TOKEN_CHARS:
+            which = f"entry {position} of {len(tokens)}" if len(tokens) > 1 else "the token"
+            raise ConfigError(
+                f"{source}: {which} is shorter than {MIN_TOKEN_CHARS} characters; each bearer token must have "
+                f"at least {MIN_TOKEN_CHARS} (make one with: openssl rand -hex 32)"
+            )
+    return tokens
+
+
+def builtin_tasks_on(env: Mapping[str, str]) -> bool:
+    """JOBQUEUE_BUILTIN_TASKS: whether the demo tasks (echo, noop, sleep, fail) are
+    registered. Off unless asked for, so a deployment accepts only its own tasks."""
+    return _choice(env, "JOBQUEUE_BUILTIN_TASKS", ("on", "off"), "off", aliases=_SWITCH) == "on"
 
 
 def _namespace(env: Mapping[str, str]) -> str:
@@ -126,6 +157,16 @@ def _namespace(env: Mapping[str, str]) -> str:
             "JOBQUEUE_METRICS_NAMESPACE must be 1 to 255 letters, digits and . - _ / # : and not start with AWS/, "
             f"got {raw[:300]!r}"
         )
+    return raw
+
+
+def _queue_url(env: Mapping[str, str], name: str) -> str | None:
+    """An SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>, or a local endpoint's)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("https://", "http://")) or len(raw) > 2048 or raw.count("/") < 4:
+        raise ConfigError(f"{name} must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)")
     return raw
 
 

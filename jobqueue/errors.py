@@ -13,6 +13,12 @@ class ConfigError(JobQueueError):
     """Configuration is missing or invalid; the message names the variable."""
 
 
+class SecretUnavailable(ConfigError):
+    """A secret the configuration names could not be read (AWS refused or did
+    not answer), as opposed to one that was read and is wrong: asking again
+    later may succeed, so a container does not keep this error for life."""
+
+
 class DatabaseUnavailable(JobQueueError):
     """The database cannot be reached (maps to 503, never leaks connection details)."""
 
@@ -82,3 +88,38 @@ class JobTimeout(BaseException):
 
     A BaseException so that a task's own ``except Exception`` cannot swallow it.
     """
+
+
+class Cancelled(Exception):
+    """Raise from a task to end its job ``cancelled`` (not retried). ``job.step``
+    raises it itself once a cancel was asked for while the job runs."""
+
+
+class Snooze(Exception):
+    """Raise ``Snooze(seconds)`` from a task to run it again after ``seconds``,
+    without using one of its attempts."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"snoozed for {seconds} s")
+        self.seconds = seconds
+
+
+class WaitTimeout(Exception):
+    """``job.wait_for`` reached its timeout before the signal arrived."""
+
+
+class DurableError(Permanent):
+    """A durable job's misuse of its handle (a step name used twice in one run,
+    a checkpoint or signal value too large): the same code would do the same
+    again, so the job fails at once."""
+
+
+class Suspended(BaseException):
+    """A durable job's run ended by ``job.sleep`` or ``job.wait_for``: the job
+    waits, already written down. A BaseException so that the task's own
+    ``except Exception`` lets it through."""
+
+
+class LeaseLost(BaseException):
+    """A durable job's run found that it no longer holds its job (its lease ran
+    out and another drain took it): it stops, and writes nothing more."""

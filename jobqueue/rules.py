@@ -24,6 +24,10 @@ QUEUE_NAME_RULE = "1 to 100 letters, digits and _ . : -"
 MAX_PRIORITY = 32767
 MAX_ATTEMPTS = 100
 MAX_TIMEOUT_SECONDS = 900.0  # Lambda's own ceiling
+# A job whose submit and task name no timeout runs for this long, or for its
+# drain's whole budget when the function's timeout leaves less (it is stored
+# as NULL; see jobqueue_timeout in store/sql/migrations/0006_fitting_timeouts.sql).
+DEFAULT_TIMEOUT = 30.0
 MIN_TIMEOUT_SECONDS = 0.001
 MAX_DELAY_SECONDS = 366 * 86400.0
 MAX_KEY_LENGTH = 255

@@ -5,7 +5,11 @@
     running  --failure, attempts left / lease lost-->  pending (run_at = backoff)
     running  --failure, none left / Permanent-->      failed
     running  --budget ran out before it started-->    pending (attempt not counted)
-    pending  --cancel-->           cancelled
+    running  --job.sleep / job.wait_for-->           waiting (run not counted)
+    running  --Snooze-->                              pending (run_at = now + s, run not counted)
+    running  --Cancelled, or a cancel while it ran--> cancelled
+    waiting  --its time, or the signal it waits for--> pending
+    pending, waiting, blocked --cancel-->            cancelled
     failed, cancelled --retry-->   pending
 
 succeeded, failed and cancelled are final: only an explicit retry (of failed or
@@ -20,15 +24,19 @@ RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 CANCELLED = "cancelled"
+WAITING = "waiting"  # a durable job suspended itself (sleep, wait_for): no drain holds it
+BLOCKED = "blocked"  # its parents have not all finished (workflows)
 
-ALL = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+ALL = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED, WAITING, BLOCKED)
 FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 RETRYABLE = frozenset({FAILED, CANCELLED})
-CANCELLABLE = frozenset({PENDING})
+CANCELLABLE = frozenset({PENDING, WAITING, BLOCKED, RUNNING})  # a running one is asked to stop
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     PENDING: frozenset({RUNNING, CANCELLED}),
-    RUNNING: frozenset({SUCCEEDED, PENDING, FAILED}),
+    RUNNING: frozenset({SUCCEEDED, PENDING, FAILED, WAITING, CANCELLED}),
+    WAITING: frozenset({PENDING, CANCELLED}),
+    BLOCKED: frozenset({PENDING, CANCELLED}),
     SUCCEEDED: frozenset(),
     FAILED: frozenset({PENDING}),
     CANCELLED: frozenset({PENDING}),

@@ -9,6 +9,13 @@ reach the same server.
 from __future__ import annotations
 
 import os
+
+# The tests submit the built-in tasks (echo, noop, sleep, fail) everywhere: on
+# before anything configures jobqueue (tests.support.apigw's ``import app`` is
+# a cold start), and for every process a test starts with this environment.
+# Deployments leave them off; tests of that set it themselves.
+os.environ["JOBQUEUE_BUILTIN_TASKS"] = "on"
+
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +114,7 @@ def database(db_settings: DatabaseSettings) -> Iterator[connection.Database]:
     database = connection.Database(db_settings)
     connection.set_default(database)
     database.execute("TRUNCATE jobs, queues, drain_slots")
+    database.execute("UPDATE jobqueue_timer SET armed_at = NULL")
     yield database
     connection.set_default(None)
 

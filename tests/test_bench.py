@@ -34,6 +34,9 @@ def run_bench(server_env: dict[str, str], *args: str) -> str:
         ("bench/bench_scale.py", "--quick"),
         ("bench/bench_chaos.py", "--mode", "processes", "--jobs", "500", "--chaos-seconds", "3"),
         ("bench/bench_chaos.py", "--mode", "poison", "--ordinary", "100", "--poison", "2"),
+        ("bench/bench_durable.py", "--quick"),
+        ("bench/bench_workflows.py", "--quick"),
+        ("bench/bench_timers.py", "--quick"),
     ],
 )
 def test_benchmark_runs_and_prints_its_figures(server_env, db_settings, script):

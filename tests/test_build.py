@@ -143,7 +143,7 @@ def http(method, path, body=None):
     for key in ("queryStringParameters", "pathParameters", "cookies", "stageVariables"):
         event.pop(key, None)
     event["requestContext"]["http"].update(method=method, path=path)
-    event["headers"] = {"content-type": "application/json", "authorization": "Bearer build-test-token"}
+    event["headers"] = {"content-type": "application/json", "authorization": "Bearer build-test-token-0123456789abcdef"}
     event["body"] = None if body is None else json.dumps(body)
     return app.lambda_handler(event, Context())
 
@@ -197,7 +197,8 @@ def test_unpacked_zip_serves_http_and_drains_on_schedule(
         "LANG": "C.UTF-8",
         **fresh_database,
         "DB_SSLMODE": "disable",
-        "JOBQUEUE_API_TOKEN": "build-test-token",
+        "JOBQUEUE_API_TOKEN": "build-test-token-0123456789abcdef",
+        "JOBQUEUE_BUILTIN_TASKS": "on",  # it submits echo
         "JOBQUEUE_LOG_LEVEL": "ERROR",
     }
     # -I: no environment, user site or script folder; -S: no site-packages at all.
@@ -219,7 +220,7 @@ def test_unpacked_zip_serves_http_and_drains_on_schedule(
 
     assert isinstance(steps["drain"], dict), steps["drain"]
     assert steps["health"]["statusCode"] == 200, steps["health"]
-    assert _body(steps["health"])["status"] == "ok"
+    assert _body(steps["health"])["database"] == "ok"  # the deep check: the driver sends its token
     assert steps["submit"]["statusCode"] == 202, steps["submit"]
     assert _body(steps["submit"])["job"]["state"] == "pending"
     status = steps["status"]

@@ -122,3 +122,17 @@ def test_unreachable_database(cli: CLI) -> None:
 def test_invalid_configuration_names_the_variable(cli: CLI) -> None:
     assert "DB_PORT" in cli.fails(5, "stats", DB_PORT="five")
     assert "JOBQUEUE_TASK_MODULES" in cli.fails(5, "stats", JOBQUEUE_TASK_MODULES="no_such_module_here")
+
+
+def test_on_a_given_database_the_builtin_tasks_follow_the_setting(cli: CLI) -> None:
+    """With DB_HOST the commands work on a real deployment's database, whose
+    function runs only its own tasks: echo is refused there unless switched on."""
+    assert "unknown task 'echo'" in cli.fails(2, "submit", "echo", JOBQUEUE_BUILTIN_TASKS="off")
+    assert cli.run("submit", "echo", JOBQUEUE_BUILTIN_TASKS="on").returncode == 0
+
+
+def test_on_the_local_database_the_builtin_tasks_are_on_as_in_serve() -> None:
+    from jobqueue.cli import _local_defaults
+
+    assert _local_defaults({"PATH": "/bin"}) == {"PATH": "/bin", "JOBQUEUE_BUILTIN_TASKS": "on"}
+    assert _local_defaults({"JOBQUEUE_BUILTIN_TASKS": "off"}) == {"JOBQUEUE_BUILTIN_TASKS": "off"}

@@ -39,8 +39,6 @@ RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 MAX_LINES = 400
 LONG_BY_DESIGN = {
     "jobqueue.events.http.openapi_schemas": "one value: the JSON Schemas of the API document",
-    "jobqueue.engine.drain": "one state machine (claim, start, wait, finish) over one drain's state; "
-    "what it hands off (pace, claimed, execution, recorder, outcomes) has modules of its own",
 }
 
 # What only store/ may do: reach the driver, the named queries, or send SQL text.

@@ -40,8 +40,11 @@ RUNNERS: dict[str, Runner] = {"curl": CurlRunner(), "urllib": UrllibRunner()}
 @pytest.fixture
 def local_stack(server_env: dict[str, str], database: Any, tmp_path: Path, stacks: list[Stack]) -> Iterator[Stack]:
     """``serve`` on the test database, on a free port, with the token it makes
-    itself in ``.jobqueue/token`` (no token from the environment), as a reader has."""
-    stack = Stack(stack_env(**server_env, JOBQUEUE_LOG_LEVEL="WARNING"), tmp_path, free_port())
+    itself in ``.jobqueue/token`` (no token from the environment) and its own
+    default for the built-in tasks the README submits, as a reader has."""
+    env = stack_env(**server_env, JOBQUEUE_LOG_LEVEL="WARNING")
+    env.pop("JOBQUEUE_BUILTIN_TASKS", None)
+    stack = Stack(env, tmp_path, free_port())
     stacks.append(stack)
     stack.wait_ready()
     yield stack

@@ -36,6 +36,7 @@ DESIGNED_ROUTES = {
     ("GET", "/jobs/{}"),
     ("GET", "/jobs"),
     ("POST", "/jobs/{}/cancel"),
+    ("POST", "/jobs/{}/signals/{}"),
     ("POST", "/jobs/{}/retry"),
     ("POST", "/process"),
     ("GET", "/stats"),
@@ -191,6 +192,53 @@ def test_ingest_queue_is_optional_and_reports_partial_failures(template: dict[st
     assert {"ApiUrl", "FunctionName"} <= set(outputs)
 
 
+TIMER_RESOURCES = ("TimerQueue", "TimerDeadLetterQueue", "TimerEventSource")
+
+
+@pytest.mark.parametrize("timers", ["on", "off"])
+def test_timers_are_a_queue_of_the_functions_own_unless_turned_off(template: dict[str, Any], timers: str) -> None:
+    """Timers=on: a TimerQueue (encrypted, with its dead-letter queue) whose messages
+    reach the function, which may send to that queue alone, and is told its URL.
+    Timers=off: none of it, and no permission left behind."""
+    parameter = template["Parameters"]["Timers"]
+    assert (parameter["Default"], set(parameter["AllowedValues"])) == ("on", {"on", "off"})
+    assert template["Conditions"]["TimersOn"] == {"Fn::Equals": [{"Ref": "Timers"}, "on"]}
+    on = timers == "on"
+    resources = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource.get("Condition") != "TimersOn" or on
+    }
+    for name in TIMER_RESOURCES:
+        assert (name in resources) == on and template["Resources"][name]["Condition"] == "TimersOn", name
+    conditions = {name: False for name in template["Conditions"]} | {"TimersOn": on}
+    role = _resolve(template["Resources"]["FunctionRole"]["Properties"], conditions)
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    timer_queue = {"Fn::GetAtt": ["TimerQueue", "Arn"]}
+    sends = [s["Resource"] for s in statements if "sqs:SendMessage" in s["Action"]]
+    assert sends == [{"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}, *([timer_queue] if on else [])]
+    assert [s for s in statements if s["Resource"] == timer_queue and s["Action"] == "sqs:SendMessage"] == (
+        [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": timer_queue}] if on else []
+    )
+    assert any(s["Resource"] == timer_queue for s in statements) == on
+    variables = _resolve(_function(template)["Environment"]["Variables"], conditions)
+    assert variables.get("JOBQUEUE_TIMER_QUEUE_URL") == ({"Ref": "TimerQueue"} if on else None)
+    outputs = {name for name, output in template["Outputs"].items() if output.get("Condition") != "TimersOn" or on}
+    assert ("TimerQueueUrl" in outputs) == on
+    if not on:
+        return
+    queue = resources["TimerQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["TimerDeadLetterQueue", "Arn"]}
+    # Lambda refuses a mapping from a queue whose visibility timeout is below the function's timeout.
+    assert queue["VisibilityTimeout"] == _function(template)["Timeout"] == {"Ref": "Timeout"}
+    assert queue["MessageRetentionPeriod"] >= 900  # outlives the longest delay
+    mapping = resources["TimerEventSource"]["Properties"]
+    assert mapping["EventSourceArn"] == timer_queue and mapping["FunctionName"] == {"Ref": "Function"}
+    assert (mapping["BatchSize"], mapping["FunctionResponseTypes"]) == (10, ["ReportBatchItemFailures"])
+    assert Settings.from_env({"JOBQUEUE_TIMER_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q"}).timer_queue_url
+
+
 def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for statement in policy["PolicyDocument"]["Statement"]:
@@ -208,22 +256,59 @@ def test_role_grants_only_what_the_function_uses(template: dict[str, Any]) -> No
         policies[policy["PolicyName"]] = _statements(policy)
     assert "ManagedPolicyArns" not in template["Resources"]["FunctionRole"]["Properties"]
 
-    by_action: dict[str, Any] = {}
+    by_action: dict[str, list[Any]] = {}
     for name, statements in policies.items():
         for statement in statements:
             assert statement["Effect"] == "Allow"
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             for action in actions:
                 assert "*" not in action, f"{name} grants a wildcard action {action}"
-                by_action[action] = statement["Resource"]
+                by_action.setdefault(action, []).append(statement["Resource"])
                 if statement["Resource"] == "*":
                     assert action.startswith("ec2:"), f"{action} is granted on every resource"
 
-    assert by_action["secretsmanager:GetSecretValue"] == {"Ref": "DbSecretArn"}
-    assert by_action["logs:PutLogEvents"] == {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]}
-    assert by_action["sqs:DeleteMessage"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
-    assert by_action["sqs:SendMessage"] == {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}  # that queue, and no other
+    # The database's secret, and the tokens' secret when one is named: those two, and no other.
+    assert by_action["secretsmanager:GetSecretValue"] == [{"Ref": "DbSecretArn"}, {"Ref": "ApiTokenSecretArn"}]
+    assert by_action["logs:PutLogEvents"] == [{"Fn::GetAtt": ["FunctionLogGroup", "Arn"]}]
+    assert by_action["sqs:DeleteMessage"] == [
+        {"Fn::GetAtt": ["IngestQueue", "Arn"]},
+        {"Fn::GetAtt": ["TimerQueue", "Arn"]},
+    ]
+    assert by_action["sqs:SendMessage"] == [  # those two queues, and no other
+        {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]},
+        {"Fn::GetAtt": ["TimerQueue", "Arn"]},
+    ]
     assert "logs:CreateLogGroup" not in by_action  # the template creates the group
+
+
+def test_the_token_secret_is_optional_and_readable_only_when_named(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["ApiTokenSecretArn"]
+    assert parameter["Default"] == ""
+    for value, accepted in [
+        ("", True),
+        ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:jobqueue/tokens-AbCdEf", True),
+        ("jobqueue/tokens", False),  # a name: the policy needs the full ARN
+        ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:*", False),
+    ]:
+        assert bool(re.fullmatch(parameter["AllowedPattern"], value)) == accepted, value
+    named = {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiTokenSecretArn"}, ""]}]}
+    assert template["Conditions"]["HasApiTokenSecret"] == named
+    variables = _function(template)["Environment"]["Variables"]
+    assert variables["JOBQUEUE_API_TOKEN_SECRET_ARN"] == {
+        "Fn::If": ["HasApiTokenSecret", {"Ref": "ApiTokenSecretArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    policies = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+    (conditional,) = [p for p in policies if "Fn::If" in p and p["Fn::If"][0] == "HasApiTokenSecret"]
+    assert conditional["Fn::If"][2] == {"Ref": "AWS::NoValue"}  # no secret named: no permission at all
+    assert conditional["Fn::If"][1]["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "ApiTokenSecretArn"}}
+    ]
+
+
+def test_a_deployment_leaves_the_builtin_tasks_off(template: dict[str, Any]) -> None:
+    variables = _function(template)["Environment"]["Variables"]
+    assert variables["JOBQUEUE_BUILTIN_TASKS"] == "off"  # said, not left to the default
+    assert Settings.from_env({"JOBQUEUE_BUILTIN_TASKS": "off"}).builtin_tasks is False
 
 
 def test_the_function_may_invoke_itself_and_nothing_else(template: dict[str, Any]) -> None:
@@ -290,7 +375,7 @@ def test_every_route_requires_iam_when_the_function_checks_no_token(
 @pytest.mark.parametrize(
     ("value", "accepted"),
     [
-        ("", True),  # AuthMode=none; the TokenAuthNeedsAToken rule refuses it with AuthMode=token
+        ("", True),  # AuthMode=none, or tokens in ApiTokenSecretArn: TokenAuthNeedsAToken checks which
         ("a" * 32, True),
         (secrets.token_hex(32), True),
         (secrets.token_urlsafe(32), True),
@@ -311,7 +396,12 @@ def test_api_tokens_are_at_least_32_characters(template: dict[str, Any], value: 
         assert Settings.from_env({"JOBQUEUE_API_TOKEN": value}).api_tokens == tuple(filter(None, value.split(",")))
     rule = template["Rules"]["TokenAuthNeedsAToken"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "token"]}
-    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiToken"}, ""]}]}
+    assert rule["Assertions"][0]["Assert"] == {  # a token here, or a secret holding some
+        "Fn::Or": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiToken"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiTokenSecretArn"}, ""]}]},
+        ]
+    }
 
 
 def test_the_http_api_is_throttled(template: dict[str, Any], translated: dict[str, Any]) -> None:
@@ -383,10 +473,12 @@ def test_failed_async_invocations_land_in_an_encrypted_queue(
 
 def test_every_queue_is_encrypted_and_kept_long_enough(template: dict[str, Any]) -> None:
     queues = {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
-    assert set(queues) == {"AsyncFailureQueue", "IngestQueue", "IngestDeadLetterQueue"}
+    expected = {"AsyncFailureQueue", "IngestQueue", "IngestDeadLetterQueue", "TimerQueue", "TimerDeadLetterQueue"}
+    assert set(queues) == expected
     for name, properties in queues.items():
         assert properties["SqsManagedSseEnabled"] is True, name
     assert queues["IngestDeadLetterQueue"]["MessageRetentionPeriod"] == 1209600
+    assert queues["TimerDeadLetterQueue"]["MessageRetentionPeriod"] == 1209600
 
 
 # --- checkov ---------------------------------------------------------------------------------
@@ -398,6 +490,8 @@ CHECKOV_SKIPS = {
     ("CKV_AWS_158", "AWS::Logs::LogGroup.FunctionLogGroup"),  # log groups: CloudWatch's own encryption
     ("CKV_AWS_158", "AWS::Logs::LogGroup.HttpApiAccessLogGroup"),
     ("CKV_AWS_27", "AWS::SQS::Queue.AsyncFailureQueue"),  # SQS-managed encryption, which the check does not know
+    ("CKV_AWS_27", "AWS::SQS::Queue.TimerQueue"),  # on by default (Timers=on)
+    ("CKV_AWS_27", "AWS::SQS::Queue.TimerDeadLetterQueue"),
     ("CKV_AWS_95", "AWS::Serverless::HttpApi.HttpApi"),  # access logging is on, behind a Fn::If checkov cannot read
     ("CKV_AWS_116", "AWS::Serverless::Function.Function"),  # an OnFailure destination instead of a DLQ
     ("CKV_AWS_173", "AWS::Serverless::Function.Function"),  # env vars under Lambda's AWS managed key

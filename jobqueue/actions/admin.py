@@ -3,11 +3,13 @@ periodic schedules, and pruning finished jobs."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 
 from ..config import Settings
-from ..errors import DatabaseUnavailable
+from ..errors import DatabaseUnavailable, JobQueueError
 from ..store import queues, upkeep
 from ..store.connection import Database, Runner
 from .jobs import Body
@@ -32,7 +34,35 @@ def _latest_version() -> int:
     return latest_version()
 
 
-def health(db: Database | Runner) -> Body:
+# How long a deep health check's answer, good or bad, stands for the container
+# that made it: a flood of health checks costs one query per container per
+# HEALTH_TTL_SECONDS, and a monitor polling every few seconds still sees news.
+HEALTH_TTL_SECONDS = 5.0
+
+_last_health: tuple[object, float, Body | JobQueueError] | None = None
+
+
+def health(db: Database | Runner, *, clock: Callable[[], float] | None = None) -> Body:
+    """The deep check (check_health), answered from this container's last one on
+    the same database while it is under HEALTH_TTL_SECONDS old, a failure
+    (database unreachable, schema not ready) as much as a success."""
+    global _last_health
+    now = (clock or time.monotonic)()
+    last = _last_health
+    if last is not None and last[0] is db and now < last[1]:
+        outcome = last[2]
+    else:
+        try:
+            outcome = check_health(db)
+        except JobQueueError as exc:
+            outcome = exc
+        _last_health = (db, now + HEALTH_TTL_SECONDS, outcome)
+    if isinstance(outcome, JobQueueError):
+        raise outcome.with_traceback(None)  # not its first raise's frames again, and again
+    return dict(outcome)
+
+
+def check_health(db: Database | Runner) -> Body:
     """Ok only when the database answers and its schema is the one this code expects."""
     from ..store.schema import schema_version
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import rules
 from ..config import Settings
-from ..engine import fanout, invocation, metrics
+from ..engine import fanout, invocation, metrics, timers
 from ..errors import ValidationError
 from ..store.connection import Database
 from .jobs import Body, json_object
@@ -42,9 +42,10 @@ def process(
     if max_jobs is not None:
         max_jobs = rules.whole_number(max_jobs, "max_jobs", 1, rules.MAX_DRAIN_JOBS)
     hop = rules.whole_number(options.get("hop", 0), "hop", 0, rules.MAX_HOPS)
+    settings = settings or invocation.settings() or Settings.from_env()
     report = fanout.drain_in_slot(
         db,
-        settings or invocation.settings() or Settings.from_env(),
+        settings,
         function=invocation.function(),
         hop=hop,
         budget_seconds=budget_seconds,
@@ -52,7 +53,8 @@ def process(
         queues=queues,
         max_jobs=max_jobs,
     )
-    metrics.drain(report, settings or invocation.settings())
+    metrics.drain(report, settings)
+    timers.after_drain(db, settings, report.reopens_in)  # the earliest start it leaves behind wakes on time
     return {"status": "ok", "drain": report.as_dict()}
 
 

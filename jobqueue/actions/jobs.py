@@ -14,9 +14,11 @@ from ..errors import ValidationError
 from ..store import jobs
 from ..store.connection import Database, Runner
 from ..tasks.spec import JobSpec
+from . import workflows
 
 Body = dict[str, Any]
 LIST_FIELDS = frozenset({"state", "queue", "task", "cursor", "limit"})
+FLOW_FIELDS = workflows.BATCH_JOB_FIELDS
 
 
 def json_object(data: Any, what: str = "the request body") -> Mapping[str, Any]:
@@ -38,6 +40,8 @@ def submit(db: Database | Runner, data: Any, *, idempotency_key: str | None = No
         rules.idempotency_key(idempotency_key, "Idempotency-Key")  # checked even when the body's wins
         if data.get("idempotency_key") is None:
             data = {**data, "idempotency_key": idempotency_key}
+    if workflows.wants_flow(data):
+        return workflows.submit(db, data)
     job, created = jobs.enqueue(db, JobSpec.from_dict(data))
     if created:
         wake.after_submit(db, [job])  # due now: make sure a drain is running
@@ -47,6 +51,11 @@ def submit(db: Database | Runner, data: Any, *, idempotency_key: str | None = No
 def submit_batch(db: Database | Runner, data: Any) -> Body:
     """Submit many jobs, all or nothing: one bad job rejects the batch, naming it."""
     data = json_object(data)
+    listed = data.get("jobs")
+    if "then" in data or (
+        isinstance(listed, list) and any(isinstance(job, Mapping) and not FLOW_FIELDS.isdisjoint(job) for job in listed)
+    ):
+        return workflows.submit_batch(db, data)
     rules.only(data, frozenset({"jobs"}))
     batch = data.get("jobs")
     if not isinstance(batch, list):

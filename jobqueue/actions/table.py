@@ -17,7 +17,7 @@ from .. import rules
 from ..config import Settings
 from ..errors import ValidationError
 from ..store import connection
-from . import admin, drains, jobs, queues
+from . import admin, drains, jobs, queues, signals
 from .jobs import Body
 
 NO_FIELDS: frozenset[str] = frozenset()
@@ -94,6 +94,10 @@ def _list_jobs(args: Any, call: Call) -> Body:
     return jobs.list_jobs(call.db, **args)
 
 
+def _signal(args: Any, call: Call) -> Body:
+    return signals.signal_fields(args, call.db, call.settings)
+
+
 def _prune(args: Any, call: Call) -> Body:
     rules.only(args, frozenset({"older_than_days"}))
     return admin.prune(call.db, args.get("older_than_days"), call.settings or Settings.from_env())
@@ -110,6 +114,7 @@ ACTIONS: dict[str, Action] = {
         Action("configure_queue", _configure_queue, direct=True),
         Action("migrate", _plain(admin.migrate), direct=True),
         Action("schedules", _plain(admin.list_schedules), direct=True),
+        Action("signal", _signal, direct=True),
         Action("submit_batch", lambda args, call: jobs.submit_batch(call.db, args), direct=False),
         Action("list_jobs", _list_jobs, direct=False),
         Action("cancel", _by_id(jobs.cancel), direct=False),

@@ -31,12 +31,15 @@ class ClaimedJob:
         "attempt",
         "claimed_at",
         "deadline",
+        "handle",
         "id",
         "lease_end",
         "max_attempts",
         "name",
         "payload",
         "queue",
+        "started",
+        "stop",
         "timeout",
         "waited",
     )
@@ -48,6 +51,9 @@ class ClaimedJob:
         self.lease_end = claimed_at + self.timeout + grace  # it ends no sooner than this
         self.deadline = float("inf")
         self.alone = False  # a suspect: it runs with nothing beside it
+        self.started = 0.0
+        self.handle: Any = None  # a durable task's Job
+        self.stop: Any = None  # an async task's cancel, callable from any thread
 
 
 class ClaimedJobs:
@@ -100,6 +106,7 @@ class ClaimedJobs:
                 attempts=[job.attempt for job in jobs],
                 grace=self.grace,
                 waits=waits,
+                timeouts=[job.timeout for job in jobs],
             )
         except DatabaseUnavailable:
             self.check_at = now + RENEW_CHECK_EVERY / 2

@@ -21,12 +21,11 @@ from ..store import claims, connection
 from ..store.queues import queue_settings
 from . import pace
 from .claimed import ClaimedJob, ClaimedJobs
+from .invocation import RECORD_MARGIN
 from .outcomes import Outcomes
 from .report import DrainReport
 from .slots import Slots
 
-# Seconds kept back after the last job so its outcome can be written in time.
-RECORD_MARGIN = 0.5
 SETTINGS_INTERVAL = 5.0
 # A job that cannot fit any drain's whole budget is set aside this long.
 PARK_SECONDS = 600.0
@@ -91,12 +90,13 @@ class Claiming:
             return  # every outcome is written before a suspect runs: a death then is its own
         try:
             if self.reclaim_first:  # a claim's answer was lost: first take back what it took
-                claim = claims.reclaim(self.db, worker=self.worker)
+                claim = claims.reclaim(self.db, worker=self.worker, cap=self.cap)
                 self.reclaim_first = False
             elif alone:
                 claim = claims.claim_alone(
-                    self.db, worker=self.worker, grace=self.grace, fits=min(fits, 1e9), queues=self.queues
-                )
+                    self.db, worker=self.worker, grace=self.grace, fits=min(fits, 1e9), cap=self.cap,
+                    queues=self.queues,
+                )  # fmt: skip
             else:
                 claim = claims.claim(
                     self.db,
@@ -166,6 +166,7 @@ class Claiming:
                 self.claim_at = now + EMPTY_CLAIM_PAUSE  # our own jobs will free capacity
             else:
                 self.stopped = "limited"
+                self.report.reopens_in = wait  # a rate window that reopens later: a timer wakes a drain then
         elif self.running:
             self.claim_at = now + EMPTY_CLAIM_PAUSE
         else:

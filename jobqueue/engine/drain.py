@@ -27,19 +27,19 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .. import log
 from ..config import Settings
-from ..errors import DatabaseUnavailable, JobTimeout, UnknownTask
+from ..errors import DatabaseUnavailable
 from ..store import claims, connection, drains
-from ..tasks import registry
-from . import cleaner, compactor, pace, rescuer
+from . import cleaner, compactor, durable_runs, pace, rescuer
 from .claimed import ClaimedJob, ClaimedJobs
-from .claiming import RECORD_MARGIN, Claiming
-from .execution import CANCEL_GRACE, Executor, Finished, call_async_here
+from .claiming import Claiming
+from .execution import Executor
+from .invocation import RECORD_MARGIN
 from .outcomes import Outcomes, rerun_seconds
 from .recorder import Recorder
 from .report import DrainReport
 from .slots import Slots
+from .starting import Starting
 
 # Without a budget (a command-line drain), writes are retried this long at the end.
 MAX_END_RETRY = 60.0
@@ -79,7 +79,7 @@ def run(
     return drain.run()
 
 
-class Drain(Claiming):
+class Drain(Claiming, Starting):
     """One drain's state, from its first claim to its last outcome written."""
 
     def __init__(
@@ -111,6 +111,7 @@ class Drain(Claiming):
         self.waiting = ClaimedJobs(db, self.worker, self.grace)
         self.running: dict[Any, ClaimedJob] = {}
         self.held = Slots(self.slots)
+        self.cancels = durable_runs.CancelWatch()
         self.suspects = False  # a suspect waits: empty this drain, then run it alone
         self.alone_after = 0.0  # no wait for suspects before this
         self.claimed = 0
@@ -157,6 +158,8 @@ class Drain(Claiming):
         while True:
             now = time.monotonic()
             self._expire(now)
+            if self.running and now >= self.cancels.check_at:
+                self._check_cancels(now)
             if self.outcomes.urgent_at <= now:
                 self._flush()  # a limited queue's capacity, or jobs a kill would re-run: before claiming
             if self.stopped is None and not self.waiting and len(self.running) < self.slots and now >= self.claim_at:
@@ -191,83 +194,6 @@ class Drain(Claiming):
         wake = min(wake, self.deadline)
         for finished in self.executor.wait(min(max(0.0, wake - now), 1.0)):
             self._finished(finished)
-
-    # --- starting jobs ----------------------------------------------------------------
-
-    def _start_waiting(self) -> None:
-        # Runs once per job: the waiting deque and the lease check are read
-        # directly, without ClaimedJobs' wrappers (a no-op job costs a few µs).
-        waiting, running = self.waiting, self.running
-        jobs, lost = waiting.jobs, waiting.lost
-        last_start = self.deadline - RECORD_MARGIN
-        while jobs and len(running) < self.slots:
-            job = jobs[0]
-            now = time.monotonic()
-            if now + job.timeout > last_start:
-                self._release_waiting()
-                self.stopped = "budget"
-                return
-            if job.lease_end < now + job.timeout + waiting.margin or now >= waiting.check_at:
-                self._renew(now)
-            if lost and job.id in lost:
-                jobs.popleft()  # its lease ran out and another drain owns it now
-                continue
-            try:
-                definition = registry.get(job.name)
-            except UnknownTask as exc:
-                jobs.popleft()
-                self._record(job, None, exc, 0.0)
-                continue
-            if definition.alone and running:
-                return  # it waits until it can run by itself
-            if job.id not in self.held.written and not self._flush():
-                return  # no job starts before the database knows it may be running
-            jobs.popleft()
-            self._start(job, definition, now)
-
-    def _start(self, job: ClaimedJob, definition: registry.Task, now: float) -> None:
-        func, payload, timeout = definition.func, job.payload, job.timeout
-        if job.waited is not None:  # from due to started: the claim's wait plus the time it waited for a slot
-            job.waited = float(job.waited) + (now - job.claimed_at)
-        inline = self.slots == 1 or definition.alone or job.alone
-        if not inline and not definition.is_async:
-            inline = pace.runs_inline(job.name)
-        if inline:
-            t0 = time.perf_counter()
-            try:
-                if definition.is_async:
-                    result, error = call_async_here(func, payload, timeout), None
-                else:
-                    result, error = self.call(func, payload, timeout), None
-            except KeyboardInterrupt:
-                raise  # the operator stopping a local drain; the rest is given back, this job's lease runs out
-            except BaseException as exc:  # noqa: BLE001 - SystemExit too: the job failed, not the drain
-                result, error = None, exc
-            self._record(job, result, error, time.perf_counter() - t0)
-            return
-        job.deadline = now + timeout + (CANCEL_GRACE if definition.is_async else 0.0)
-        self.running[job.id] = job
-        if definition.is_async:
-            self.executor.start_async(job, func, payload, timeout)
-        else:
-            self.executor.start_thread(job, func, payload)
-
-    def _finished(self, finished: Finished) -> None:
-        job = finished.job
-        if self.running.pop(job.id, None) is None:
-            self.held.abandoned.discard(job.id)  # its thread has ended at last
-            return  # abandoned at its deadline; this late result is not ours to write
-        self._record(job, finished.result, finished.error, finished.seconds)
-
-    def _expire(self, now: float) -> None:
-        """Jobs on threads past their deadline: record the timeout now and let the thread be."""
-        overdue = [job for job in self.running.values() if job.deadline <= now]
-        for job in overdue:
-            del self.running[job.id]
-            self.held.abandoned.add(job.id)  # it may still crash the process: it stays in the slots
-            self.report.abandoned += 1
-            log.warning("job_abandoned", job_id=str(job.id), task=job.name, timeout_seconds=job.timeout)
-            self._record(job, None, JobTimeout("job exceeded its timeout"), job.timeout)
 
     # --- leases -----------------------------------------------------------------------
 

@@ -61,7 +61,12 @@ class Executor:
 
     async def _run_async(self, job: Any, func: Callable[..., Any], kwargs: dict[str, Any], timeout: float) -> None:
         t0 = time.perf_counter()
-        result, error = await run_coroutine(func, kwargs, timeout)
+        loop = asyncio.get_running_loop()
+
+        def stoppable(task: asyncio.Future[Any]) -> None:
+            job.stop = lambda: loop.call_soon_threadsafe(task.cancel)
+
+        result, error = await run_coroutine(func, kwargs, timeout, stoppable)
         self._done.put(Finished(job, result, error, time.perf_counter() - t0))
 
     def wait(self, timeout: float) -> list[Finished]:
@@ -77,14 +82,20 @@ class Executor:
 
 
 async def run_coroutine(
-    func: Callable[..., Any], kwargs: dict[str, Any], timeout: float
+    func: Callable[..., Any],
+    kwargs: dict[str, Any],
+    timeout: float,
+    started: Callable[[asyncio.Future[Any]], None] | None = None,
 ) -> tuple[Any, BaseException | None]:
     """Await the task's coroutine for at most ``timeout`` seconds, cancelling it
-    then; a TimeoutError the task raises itself stays the task's own error."""
+    then; a TimeoutError the task raises itself stays the task's own error.
+    ``started`` is given the running task (so a cancel can reach it)."""
     try:
         task = asyncio.ensure_future(func(**kwargs))
     except BaseException as exc:  # noqa: BLE001 - calling it failed: the job failed
         return None, exc
+    if started is not None:
+        started(task)
     done, _ = await asyncio.wait({task}, timeout=timeout)
     if not done:
         task.cancel()

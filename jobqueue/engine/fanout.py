@@ -160,6 +160,7 @@ def drain_in_slot(
     finally:
         fanout.give_slot()
     total.stopped = report.stopped
+    total.reopens_in = report.reopens_in
     if report.stopped == "budget" and (fanout.more or report.released):
         fanout.hand_over()
     total.seconds = round(time.monotonic() - started, 3)

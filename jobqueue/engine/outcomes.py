@@ -58,16 +58,18 @@ class Outcomes:
         self.bad_finals: list[bool] = []
         self.bad_delays: list[float] = []
         self.bad_errors: list[str] = []
+        self.other_ids: list[Any] = []  # durable outcomes: cancelled, snoozed (rare; records made at once)
+        self.other_records: list[str] = []
         self.since = 0.0
         self.seconds = 0.0  # the run time these outcomes stand for: what a kill now would re-run
         self.seconds_limit = rerun_seconds()  # written at once beyond this
         self.urgent_at = float("inf")  # when the earliest lease among these ends, less the margin
 
     def __len__(self) -> int:
-        return len(self.ok_ids) + len(self.bad_ids)
+        return len(self.ok_ids) + len(self.bad_ids) + len(self.other_ids)
 
     def ids(self) -> set[Any]:
-        return {*self.ok_ids, *self.bad_ids}
+        return {*self.ok_ids, *self.bad_ids, *self.other_ids}
 
     def _added(self, lease_end: float, urgent: bool, seconds: float) -> None:
         """Per job, so kept to a comparison or two (a clock read only when needed)."""
@@ -113,6 +115,22 @@ class Outcomes:
         self.bad_errors.append(error)
         self._added(lease_end, urgent, seconds)
 
+    def cancelled(self, job_id: Any, attempt: int, error: str, lease_end: float, seconds: float = 0.0) -> None:
+        """The task raised Cancelled, or was stopped by a cancel: the job ends cancelled."""
+        self._other(job_id, claims.attempt_records(self.worker, [job_id], [attempt], c=["true"], e=[error]))
+        self._added(lease_end, True, seconds)
+
+    def snoozed(self, job_id: Any, attempt: int, delay: float, lease_end: float, seconds: float = 0.0) -> None:
+        """The task raised Snooze: pending again after ``delay``, the run not counted."""
+        self._other(job_id, claims.attempt_records(self.worker, [job_id], [attempt], s=[repr(float(delay))]))
+        self._added(lease_end, False, seconds)
+
+    def _other(self, job_id: Any, record: str) -> None:
+        if not self:
+            self.since = time.monotonic()
+        self.other_ids.append(job_id)
+        self.other_records.append(record[1:-1])
+
     def next_due(self) -> float:
         """When these should be written (monotonic time); inf when there is nothing to write."""
         if not self:
@@ -133,9 +151,11 @@ class Outcomes:
                     self.worker, self.bad_ids, self.bad_attempts, self.bad_finals, self.bad_delays, self.bad_errors
                 )
             )
+        if self.other_records:
+            parts.append("[" + ",".join(self.other_records) + "]")
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else parts[0][:-1] + "," + parts[1][1:]
+        return parts[0] if len(parts) == 1 else "[" + ",".join(part[1:-1] for part in parts) + "]"
 
     def flush(
         self, db: Database, slots: list[Any] | None = None, *, done: bool = False, every_held: bool = False

@@ -14,11 +14,15 @@ from typing import Any
 
 from .. import log
 from ..config import Settings
-from ..errors import JobTimeout, Permanent, ResultTooLarge
+from ..errors import Cancelled, JobTimeout, LeaseLost, Permanent, ResultTooLarge, Snooze, Suspended
+from ..rules import MAX_DELAY_SECONDS
 from . import failures
 from .claimed import ClaimedJob
 from .outcomes import Outcomes
 from .report import DrainReport
+
+# How a run may end besides a result or a failure.
+DURABLE_ENDS = (Suspended, LeaseLost, Snooze, Cancelled)
 
 
 class Recorder:
@@ -64,9 +68,36 @@ class Recorder:
             else:
                 error = ResultTooLarge(size, self.settings.max_result_bytes)
             final = True
+        elif isinstance(error, DURABLE_ENDS):
+            self._durable_end(job, error, seconds)
+            return
         else:
             final = job.attempt >= job.max_attempts or isinstance(error, Permanent)
         self._failed(job, error, final, seconds, urgent or isinstance(error, JobTimeout))
+
+    def _durable_end(self, job: ClaimedJob, error: BaseException, seconds: float) -> None:
+        """A run that ended as no plain job's does: suspended (already written
+        by the job's handle), its job lost to another drain (nothing to
+        write), cancelled or snoozed (written with the batch)."""
+        if isinstance(error, Suspended):
+            self.report.suspended += 1
+            outcome = "suspended"
+        elif isinstance(error, LeaseLost):
+            outcome = "lease_lost"
+        elif isinstance(error, Snooze):
+            delay = error.seconds if isinstance(error.seconds, int | float) else 0.0
+            delay = min(max(0.0, float(delay)), MAX_DELAY_SECONDS)
+            self.outcomes.snoozed(job.id, job.attempt, delay, job.lease_end, seconds)
+            self.report.snoozed += 1
+            outcome = "snoozed"
+        else:
+            entry = json.dumps(failures.error_entry(error, job.attempt), default=str)
+            self.outcomes.cancelled(job.id, job.attempt, entry, job.lease_end, seconds)
+            self.report.cancelled += 1
+            outcome = "cancelled"
+        if self.logging_jobs:
+            log.info("job", job_id=str(job.id), task=job.name, attempt=job.attempt, outcome=outcome,
+                     duration_ms=round(seconds * 1000, 3))  # fmt: skip
 
     def _failed(self, job: ClaimedJob, exc: BaseException, final: bool, seconds: float, urgent: bool) -> None:
         settings = self.settings

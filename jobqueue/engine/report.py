@@ -30,9 +30,13 @@ class DrainReport:
     unfit: int = 0  # jobs set aside because their timeout exceeds any drain's budget
     abandoned: int = 0  # jobs on threads that outlived their timeout (recorded as timed out)
     alone: int = 0  # suspects (running when a drain died) this drain ran with nothing beside them
+    suspended: int = 0  # durable jobs whose run ended in a sleep or a wait (the job waits)
+    snoozed: int = 0  # jobs that raised Snooze (pending again later, the run not counted)
+    cancelled: int = 0  # jobs that raised Cancelled, or that a cancel reached while they ran
     stopped: str = "idle"  # idle | budget | max_jobs | limited | max_drains
     seconds: float = 0.0
     queues: dict[str, QueueReport] = field(default_factory=dict)
+    reopens_in: float | None = field(default=None, repr=False)  # a rate window's, when it stopped "limited"
 
     # The counts a fan-out adds up over the drains it ran.
     COUNTS = (
@@ -46,11 +50,14 @@ class DrainReport:
         "unfit",
         "abandoned",
         "alone",
+        "suspended",
+        "snoozed",
+        "cancelled",
     )
 
     def as_dict(self) -> dict[str, Any]:
         body = asdict(self)
-        del body["queues"]
+        del body["queues"], body["reopens_in"]
         return body
 
     def of(self, name: str) -> QueueReport:

@@ -13,13 +13,20 @@ from .. import log, rules
 from ..config import Settings
 from ..store import drains
 from ..store.connection import Database, Runner
-from . import invocation, invoker
+from . import invocation, invoker, timers
 
 WAKE_TTL = 10.0  # a wake nobody answered within this long may be asked again
 
 
 def after_submit(db: Database | Runner, jobs: Iterable[Mapping[str, Any]], settings: Settings | None = None) -> bool:
-    """Wake a drain when any of the jobs just submitted is due now. Never raises."""
+    """Wake a drain when any of the jobs just submitted is due now, and arm a
+    timer for the earliest that starts later (when timers are on). Never raises."""
+    settings = settings or invocation.settings()
+    if settings is not None and settings.timer_queue_url is not None:
+        jobs = list(jobs)
+        later = [job["run_at"] for job in jobs if not rules.due_now(job)]
+        if later:
+            timers.after_submit(db, settings, later)
     if any(rules.due_now(job) for job in jobs):
         return wake(db, settings=settings)
     return False

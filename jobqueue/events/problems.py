@@ -4,7 +4,10 @@ and whichever event source answers with it.
 Errors are raised deep down as typed exceptions (jobqueue.errors); this is the
 only code that knows which status each one means. Server-side failures are
 logged here with their detail; the caller gets no stack trace, no connection
-details, and for the unexpected a request id to quote.
+details, and for the unexpected a request id to quote. A configuration error
+is such a failure too: its detail (variable names, secret ARNs, AWS error
+codes) is for the operator, in the log and in the error a direct (IAM-signed)
+invocation raises, never for an HTTP caller, who may be anyone.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 
 from .. import log
 from ..errors import BadRequest, ConfigError, DatabaseUnavailable, InvalidTransition, JobNotFound, ValidationError
+
+MISCONFIGURED = "the service is misconfigured; its log has the detail"
 
 
 class HttpError(Exception):
@@ -47,7 +52,7 @@ def problem(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any], d
         return 503, error_body(safe, {"request_id": request_id}), {"Retry-After": "5"}
     if isinstance(exc, ConfigError):
         log.error("config_error", request_id=request_id, error=str(exc))
-        return 500, error_body(f"the service is misconfigured: {exc}", {"request_id": request_id}), None
+        return 500, error_body(MISCONFIGURED, {"request_id": request_id}), None
     import traceback
 
     log.error(

@@ -2,8 +2,9 @@
 
 Real HTTP requests become API Gateway HTTP API (payload 2.0) events and the
 handler's answers become HTTP responses by the gateway's rules; a timer's tick
-is an EventBridge scheduled event; each invocation gets a context shaped like
-the Python runtime's. Nothing here runs in the deployed function.
+is an EventBridge scheduled event; a message of the local SQS is a record of
+an event source mapping's SQS event; each invocation gets a context shaped
+like the Python runtime's. Nothing here runs in the deployed function.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import sys
 import time
 import uuid
@@ -122,6 +124,38 @@ def scheduled_event() -> dict[str, Any]:
         "resources": [f"arn:aws:events:{region()}:{ACCOUNT}:rule/jobqueue-drain"],
         "detail": {},
     }
+
+
+def sqs_record(message: dict[str, Any], *, sender: str, queue_arn: str) -> dict[str, Any]:
+    """One record of the SQS event an event source mapping sends, for a message of the
+    local SQS (sqs_service: messageId, body, sentTimestamp, messageAttributes as
+    ``sqs_attribute`` makes them, md5OfBody, and md5OfMessageAttributes with them)."""
+    record: dict[str, Any] = {
+        "messageId": message["messageId"],
+        "receiptHandle": "AQEB" + base64.b64encode(secrets.token_bytes(96)).decode(),
+        "body": message["body"],
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": message["sentTimestamp"],
+            "SenderId": sender,
+            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+        },
+        "messageAttributes": message["messageAttributes"],
+        "md5OfBody": message["md5OfBody"],
+    }
+    if message["messageAttributes"]:
+        record["md5OfMessageAttributes"] = message["md5OfMessageAttributes"]
+    return {**record, "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": queue_arn.split(":")[3]}
+
+
+def sqs_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute (DataType, and StringValue or BinaryValue in bytes) as an
+    SQS event record carries it."""
+    if "BinaryValue" in value:
+        first: dict[str, Any] = {"binaryValue": base64.b64encode(value["BinaryValue"]).decode()}
+    else:
+        first = {"stringValue": value["StringValue"]}
+    return {**first, "stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
 
 
 class LambdaContext:

@@ -1,10 +1,12 @@
 """The local stack's HTTP server: API Gateway in front of the function, and
-Lambda's Invoke API beside it, on one port.
+Lambda's Invoke API and SQS (the timer queue) beside it, on one port.
 
 A request to ``/2015-03-31/functions/...`` is Lambda's Invoke API (what the
-handler's boto3 client calls to start more drains); any other request is
-turned into an HTTP API event, run in a container, and its answer turned back
-into HTTP by the gateway's rules. Nothing here runs in the deployed function.
+handler's boto3 client calls to start more drains); one whose X-Amz-Target
+names an SQS operation goes to the local SQS (sqs_service: the function's
+timers); any other request is turned into an HTTP API event, run in a
+container, and its answer turned back into HTTP by the gateway's rules.
+Nothing here runs in the deployed function.
 
 Any web page open in the developer's browser can send requests to a port on
 localhost, and a page whose owner points its name at 127.0.0.1 (DNS rebinding)
@@ -12,7 +14,7 @@ can read the answers too. So the Invoke API, which runs whatever event it is
 given, answers only requests signed (SigV4) with the containers' credentials
 for this run, never one with an Origin (browsers add it; boto3 never does), and
 only under the server's own Host (a loopback name, or the address ``--host``
-named). The API is held to the same Host rule while the server listens on
+named); so does SQS, whose messages become events. The API is held to the same Host rule while the server listens on
 loopback alone, where no other name reaches it honestly; listening wider is a
 choice to be reached under other names, and its bearer token guards it then.
 The dashboard's own POSTs carry an Origin, so Origin is no reason to refuse it.
@@ -31,6 +33,7 @@ from ..errors import ConfigError
 from .aws_events import gateway_error, http_event, http_response
 from .invoke_auth import unsigned
 from .lambda_service import RETRY_AFTER, Answer, Busy, Closed, Service, api_error
+from .sqs_service import SqsService, sqs_error
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation
 LISTEN_BACKLOG = 1024  # connections the kernel holds before accept (the default 5 resets them under load)
@@ -76,6 +79,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if service.handles(self.path):  # Lambda's own API, which the handler calls through boto3
             self._send(*self._invoke_api(body))
             return
+        sqs = self.server.sqs
+        if sqs is not None and sqs.handles(self.headers.get_all("X-Amz-Target") or []):
+            self._send(*self._sqs_api(sqs, body))
+            return
         if not (self.server.any_host or self._own_host()):
             log.warning("local.http_refused", reason="host", host=str(self.headers.get("Host"))[:200])
             self._send(*gateway_error(403, "Forbidden"))
@@ -103,15 +110,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception:  # noqa: BLE001 - the invocation failed: API Gateway answers 500
             return gateway_error(500, "Internal Server Error")
 
+    def _refusal(
+        self, api: str, signing_name: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[str, str] | None:
+        """Why the Invoke API or SQS refuses this request (an error code and message), or None:
+        the server's own Host, no Origin, and signed with the run's credentials."""
+        if not self._own_host():
+            return "AccessDeniedException", f"{api} answers only under a loopback Host."
+        if any(name == "origin" for name, _ in headers):
+            return "AccessDeniedException", f"{api} takes no requests from web pages."
+        return unsigned(self.server.service.credentials, self.command, self.path, headers, body, signing_name)
+
     def _invoke_api(self, body: bytes) -> Answer:
         """Lambda's Invoke API, for a caller that passes every check; a refusal is 403."""
         headers = [(name.lower(), value) for name, value in self.headers.items()]
-        if not self._own_host():
-            refusal = "AccessDeniedException", "The Invoke API answers only under a loopback Host."
-        elif any(name == "origin" for name, _ in headers):
-            refusal = "AccessDeniedException", "The Invoke API takes no requests from web pages."
-        else:
-            refusal = unsigned(self.server.service.credentials, self.command, self.path, headers, body)
+        refusal = self._refusal("The Invoke API", "lambda", headers, body)
         if refusal is not None:
             log.warning("local.invoke_refused", reason=refusal[0], path=self.path[:200])
             return api_error(403, *refusal)
@@ -120,6 +133,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - answer, rather than drop the connection
             log.error("local.invoke_api_failed", error=f"{type(exc).__name__}: {exc}"[:300])
             return api_error(500, "ServiceException", "the local Lambda service failed this request")
+
+    def _sqs_api(self, sqs: SqsService, body: bytes) -> Answer:
+        """SQS, for a caller that passes the Invoke API's checks; a refusal is 403."""
+        headers = [(name.lower(), value) for name, value in self.headers.items()]
+        refusal = self._refusal("SQS", "sqs", headers, body)
+        if refusal is not None:
+            log.warning("local.sqs_refused", reason=refusal[0], path=self.path[:200])
+            return sqs_error(403, *refusal)
+        try:
+            return sqs.api(self.command, self.path, headers, body)
+        except Exception as exc:  # noqa: BLE001 - answer, rather than drop the connection
+            log.error("local.sqs_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return sqs_error(500, "InternalError", "the local SQS failed this request")
 
     def _own_host(self) -> bool:
         """The one Host header names this server by a name that cannot be rebound."""
@@ -176,6 +202,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
     service: Service
+    sqs: SqsService | None  # the timer queue's SQS, when serve runs one
     hosts: frozenset[str]  # the Host values of this server: loopback names (and the address it listens on)
     any_host: bool  # the API answers any Host (it listens beyond loopback)
 
@@ -194,14 +221,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def make_server(host: str, port: int, service: Service) -> _Server:
-    """Bind now, so a taken port fails before anything is announced."""
+def make_server(host: str, port: int, service: Service, sqs: SqsService | None = None) -> _Server:
+    """Bind now, so a taken port fails before anything is announced. With ``sqs``,
+    the port answers SQS's SendMessage too."""
     server_class = _Server6 if ":" in host else _Server
     try:
         server = server_class((host, port), _RequestHandler)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server.service = service
+    server.sqs = sqs
     names = set(LOOPBACK_NAMES)
     if host not in ("", "0.0.0.0", "::"):  # the address serve gives its containers when not loopback
         names.add(f"[{host}]".lower() if ":" in host else host.lower())

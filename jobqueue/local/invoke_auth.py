@@ -1,8 +1,10 @@
-"""Who may use the local Invoke API: requests signed (SigV4) with this run's
-container credentials, checked with botocore's own signer over what arrived.
+"""Who may use the local Invoke API (and the local SQS beside it): requests
+signed (SigV4) with this run's container credentials, checked with botocore's
+own signer over what arrived.
 
-The Invoke API runs whatever event it is given, so a request it cannot tie to
-the containers' credentials is refused, whatever else it carries.
+The Invoke API runs whatever event it is given, and a message sent to the
+local SQS becomes an event too, so a request it cannot tie to the
+containers' credentials is refused, whatever else it carries.
 """
 
 from __future__ import annotations
@@ -23,10 +25,16 @@ _AUTHORIZATION = re.compile(
 
 
 def unsigned(
-    credentials: Credentials, method: str, path: str, headers: list[tuple[str, str]], body: bytes
+    credentials: Credentials,
+    method: str,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    service: str = "lambda",
 ) -> tuple[str, str] | None:
-    """Why a request is not SigV4-signed with ``credentials`` (an error code and message),
-    or None when it is. ``headers`` have lower-case names.
+    """Why a request is not SigV4-signed with ``credentials`` for ``service`` (the
+    signing name: lambda, sqs), as an error code and message, or None when it is.
+    ``headers`` have lower-case names.
 
     botocore's own signer recomputes the signature over what arrived: the
     method, the path, the headers the caller says it signed and the body."""
@@ -51,7 +59,7 @@ def unsigned(
     if abs(time.time() - signed_at) > SIGNATURE_MAX_AGE:
         return "InvalidSignatureException", "Signature expired: X-Amz-Date is too far from now."
     claimed = dict(headers).get("x-amz-content-sha256")  # botocore trusts this header in place of the body
-    if found["service"] != "lambda" or found["day"] != stamps[0][:8]:
+    if found["service"] != service or found["day"] != stamps[0][:8]:
         return invalid
     if claimed is not None and not hmac.compare_digest(claimed.encode(), hashlib.sha256(body).hexdigest().encode()):
         return invalid
@@ -62,7 +70,7 @@ def unsigned(
             request.headers[name] = value  # adds: a repeated header stays repeated, as it was signed
     request.context["timestamp"] = stamps[0]
     key = BotoCredentials(credentials.access_key, credentials.secret_key)
-    signer = SigV4Auth(key, "lambda", found["region"])
+    signer = SigV4Auth(key, service, found["region"])
     if signer.signed_headers(signer.headers_to_sign(request)) != found["signed"]:
         return invalid  # a header it names is missing, or one it must sign (host) is not named
     expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)

@@ -7,6 +7,9 @@ process running one invocation at a time in its main thread (so per-job
 timeouts use the same signal-based alarm as in Lambda); a timer fires the
 scheduled event that drains the queue, and drains start drains through the
 Invoke API as they do on AWS, signing with AWS credentials made for the run.
+The same port answers SQS's SendMessage for the function's timer queue
+(sqs_service), so delayed jobs and retries start on time, as on AWS, unless
+``--no-timers``.
 Without DB_HOST an embedded PostgreSQL keeps its data in ``.jobqueue/pgdata``
 between runs (database).
 """
@@ -25,15 +28,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import log
-from ..config import Settings
+from ..config import MIN_TOKEN_CHARS, Settings
 from ..errors import ConfigError
 from .aws_events import INVOCATION_TIMEOUT, function_arn, region, scheduled_event
 from .database import LOCAL_DIR, database
 from .http_server import is_loopback, make_server
 from .lambda_service import Closed, Credentials, Service
+from .sqs_service import SqsService, queue_url
 
 SHUTDOWN_GRACE = 10.0
 FIXED_CREDENTIALS = "JOBQUEUE_LOCAL_CREDENTIALS"  # ACCESS_KEY_ID:SECRET, for scripts that call the Invoke API
+TIMER_QUEUE_URL = "JOBQUEUE_TIMER_QUEUE_URL"
 
 
 def ensure_token(settings: Settings, local_dir: Path = LOCAL_DIR) -> str | None:
@@ -44,6 +49,10 @@ def ensure_token(settings: Settings, local_dir: Path = LOCAL_DIR) -> str | None:
         return None
     path = local_dir / "token"
     token = path.read_text().strip() if path.exists() else ""
+    if token and len(token) < MIN_TOKEN_CHARS:  # edited by hand: the containers would refuse it
+        raise ConfigError(
+            f"{path} holds a token shorter than {MIN_TOKEN_CHARS} characters: delete the file and serve makes a new one"
+        )
     if not token:
         token = secrets.token_urlsafe(32)
         local_dir.mkdir(parents=True, exist_ok=True)
@@ -85,13 +94,22 @@ def run_credentials(env: Mapping[str, str] = os.environ) -> Credentials:
 
 
 def container_env(
-    url: str, concurrency: int, credentials: Credentials, env: Mapping[str, str] = os.environ
+    url: str,
+    concurrency: int,
+    credentials: Credentials,
+    env: Mapping[str, str] = os.environ,
+    *,
+    timers: bool = True,
 ) -> dict[str, str]:
     """The environment of each container: the configured one, plus what lets the
     handler's boto3 client reach this stack's Invoke API, signing with this run's
     credentials (the only ones it accepts; the developer's own stay out of the
     containers, which reach no real AWS service). One container is left for
-    requests when every drain runs, unless JOBQUEUE_MAX_DRAINS says otherwise."""
+    requests when every drain runs, unless JOBQUEUE_MAX_DRAINS says otherwise,
+    and the built-in tasks (echo, noop, sleep, fail) are on, for trying things
+    out, unless JOBQUEUE_BUILTIN_TASKS says otherwise. With ``timers``, the
+    function's timer queue is this stack's (boto3's SQS endpoint here), unless
+    JOBQUEUE_TIMER_QUEUE_URL names another; without, timers are off."""
     container = {key: value for key, value in env.items() if key not in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")}
     container.pop(FIXED_CREDENTIALS, None)
     container["AWS_ENDPOINT_URL_LAMBDA"] = url
@@ -99,6 +117,13 @@ def container_env(
     container.setdefault("AWS_DEFAULT_REGION", container["AWS_REGION"])
     container.update(AWS_ACCESS_KEY_ID=credentials.access_key, AWS_SECRET_ACCESS_KEY=credentials.secret_key)
     container.setdefault("JOBQUEUE_MAX_DRAINS", str(max(1, concurrency - 1)))
+    container.setdefault("JOBQUEUE_BUILTIN_TASKS", "on")
+    if not timers:
+        container.pop(TIMER_QUEUE_URL, None)
+    elif container.get(TIMER_QUEUE_URL):  # the developer's own queue: their endpoint, if they named one
+        container.setdefault("AWS_ENDPOINT_URL_SQS", url)
+    else:
+        container.update({TIMER_QUEUE_URL: queue_url(url), "AWS_ENDPOINT_URL_SQS": url})
     return container
 
 
@@ -109,6 +134,7 @@ def serve(
     *,
     timeout_seconds: float = INVOCATION_TIMEOUT,
     concurrency: int = 4,
+    timers: bool = True,
     local_dir: Path = LOCAL_DIR,
     out: TextIO = sys.stdout,
 ) -> int:
@@ -119,9 +145,10 @@ def serve(
     credentials = run_credentials()
     with interrupt_on_sigterm(), database(local_dir, migrate_schema=True) as where:
         service = Service(concurrency, timeout_seconds, function_arn(), credentials=credentials)
-        httpd = make_server(host, port, service)
+        sqs = SqsService(service) if timers else None
+        httpd = make_server(host, port, service, sqs)
         url = _url(host, httpd.server_address[1])
-        service.env = container_env(url, concurrency, credentials)
+        service.env = container_env(url, concurrency, credentials, timers=timers)
         if not is_loopback(host):
             _warn_exposed(host)
         stop = threading.Event()
@@ -130,11 +157,21 @@ def serve(
             schedule = (service, drain_every, stop)
             threads.append(threading.Thread(target=drain_on_schedule, args=schedule, name="schedule", daemon=True))
         service.start()
+        if sqs is not None:
+            sqs.start()
         try:
             for thread in threads:
                 thread.start()
-            log.info("local.listening", url=url, database=where, drain_every=drain_every, containers=concurrency)
-            _announce(out, url, token, local_dir / "token", where, drain_every)
+            timer_queue = service.env.get(TIMER_QUEUE_URL)
+            log.info(
+                "local.listening",
+                url=url,
+                database=where,
+                drain_every=drain_every,
+                containers=concurrency,
+                timer_queue=timer_queue,
+            )
+            _announce(out, url, token, local_dir / "token", where, drain_every, timer_queue)
             with _stop_on_signals(stop):
                 while not stop.wait(0.5):
                     pass
@@ -143,6 +180,8 @@ def serve(
             stop.set()
             httpd.shutdown()
             httpd.server_close()
+            if sqs is not None:
+                sqs.close()  # messages still held are dropped, and counted in the log
             service.close(SHUTDOWN_GRACE)
             for thread in threads:
                 thread.join(SHUTDOWN_GRACE)
@@ -171,7 +210,15 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def _announce(out: TextIO, url: str, token: str | None, token_file: Path, where: str, drain_every: float) -> None:
+def _announce(
+    out: TextIO,
+    url: str,
+    token: str | None,
+    token_file: Path,
+    where: str,
+    drain_every: float,
+    timer_queue: str | None = None,
+) -> None:
     """Say where the API is and how to call it; the token is shown only when this
     stack made it (one from the environment stays out of the terminal)."""
     if token:
@@ -187,6 +234,7 @@ def _announce(out: TextIO, url: str, token: str | None, token_file: Path, where:
         f"  database  {where}",
         f"  dashboard {url}/ui",
         f"  drain     {schedule}",
+        f"  timers    {timer_queue or 'off (delayed jobs and retries wait for a drain)'}",
         "",
         "Submit a job, then read it back with the id it returns:",
         f"  curl -s{auth} -H 'Content-Type: application/json' \\",

@@ -64,23 +64,29 @@ def claim(
             db, "claim", resend=False, queues=None if queues is None else list(queues), park=park_seconds, **params
         )
     except ConnectionLost:
-        return _read_back(db, worker)
+        return _read_back(db, worker, cap)
     answer = json.loads(rows[0][0])
     return Claim(answer["j"], answer["d"], answer["c"], answer["w"], answer["p"], suspects=rows[0][1])
 
 
-def _read_back(db: Database | Runner, worker: str) -> Claim:
+def _read_back(db: Database | Runner, worker: str, cap: float | None) -> Claim:
     """After a claim whose answer was lost: it may have committed, and sending
     it again would take a second batch and strand the first until its leases
     ran out. Read back whatever this worker holds instead."""
     try:
-        return reclaim(db, worker=worker)
+        return reclaim(db, worker=worker, cap=cap)
     except DatabaseUnavailable as exc:
         raise ClaimLost(str(exc)) from None
 
 
 def claim_alone(
-    db: Database | Runner, *, worker: str, grace: float, fits: float, queues: Iterable[str] | None = None
+    db: Database | Runner,
+    *,
+    worker: str,
+    grace: float,
+    fits: float,
+    cap: float | None = None,
+    queues: Iterable[str] | None = None,
 ) -> Claim:
     """Lease one suspect to run with nothing beside it; its slots now hold it alone.
 
@@ -89,18 +95,19 @@ def claim_alone(
     """
     try:
         rows = run(
-            db, "claim_alone", resend=False, worker=worker, grace=grace, fits=fits,
+            db, "claim_alone", resend=False, worker=worker, grace=grace, fits=fits, cap=cap,
             queues=None if queues is None else list(queues),
         )  # fmt: skip
     except ConnectionLost:
-        return _read_back(db, worker)
+        return _read_back(db, worker, cap)
     answer = json.loads(rows[0][0])
     return Claim(answer["j"], [], [], None, 0)
 
 
-def reclaim(db: Database | Runner, *, worker: str) -> Claim:
-    """Every job ``worker`` holds, as a claim (after a claim whose answer was lost)."""
-    answer = json.loads(run(db, "reclaim", worker=worker)[0][0])
+def reclaim(db: Database | Runner, *, worker: str, cap: float | None = None) -> Claim:
+    """Every job ``worker`` holds, as a claim (after a claim whose answer was
+    lost), each with the timeout a drain whose whole budget is ``cap`` gives it."""
+    answer = json.loads(run(db, "reclaim", worker=worker, cap=cap)[0][0])
     return Claim(answer["j"], [], [], None, 0, True)
 
 
@@ -193,8 +200,13 @@ def renew_leases(
     attempts: list[int],
     grace: float,
     waits: list[float] | None = None,
+    timeouts: list[float] | None = None,
 ) -> set[str]:
-    """Extend leases to timeout + grace (+ each job's wait); returns the ids still held."""
+    """Extend leases to timeout + grace (+ each job's wait); returns the ids
+    still held. ``timeouts`` are the ones the jobs were claimed with (a job
+    that names none runs with its drain's budget, which the row cannot tell)."""
     extra = {} if waits is None else {"x": [repr(float(w)) for w in waits]}
+    if timeouts is not None:
+        extra["t"] = [repr(float(t)) for t in timeouts]
     rows = run(db, "renew_leases", batch=attempt_records(worker, ids, attempts, **extra), grace=grace)
     return {row[0] for row in rows}

@@ -21,6 +21,7 @@ POOL_BYTES = 4096
 _WORDS = struct.Struct(f">{POOL_BYTES // 8}Q")
 _pool: tuple[int, ...] = ()
 _at = 0
+_TEXT = "%08x-%04x-%04x-%04x-%012x"
 
 
 def _forget_pool() -> None:
@@ -47,7 +48,7 @@ def uuid7() -> str:
     Within one millisecond a 12-bit counter (RFC 9562's "method 1") keeps the
     ids of one process strictly increasing, so "newest first" is exact.
     """
-    global _last_ms, _sequence
+    global _last_ms, _sequence, _pool, _at
     ms = time.time_ns() // 1_000_000
     if ms > _last_ms:
         _last_ms, _sequence = ms, _random64() >> 54  # a random start, 10 bits, leaves room to count
@@ -55,10 +56,11 @@ def uuid7() -> str:
         _sequence += 1
         if _sequence > 0xFFF:  # counter spent: borrow the next millisecond
             _last_ms, _sequence = _last_ms + 1, 0
-    value = (_last_ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= _sequence << 64
-    value |= 0b10 << 62
-    value |= _random64() >> 2
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    # _random64, inlined: a batch makes an id per job.
+    if _at >= len(_pool):
+        _pool, _at = _WORDS.unpack(secrets.token_bytes(POOL_BYTES)), 0
+    tail = _pool[_at] >> 2  # 62 random bits
+    _at += 1
+    ms = _last_ms & 0xFFFF_FFFF_FFFF
+    # 48 bits of milliseconds, version 7 and the counter, variant 0b10 and the random tail.
+    return _TEXT % (ms >> 16, ms & 0xFFFF, 0x7000 | _sequence, 0x8000 | tail >> 48, tail & 0xFFFF_FFFF_FFFF)

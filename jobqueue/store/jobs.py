@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Any
 
 from pg8000.exceptions import DatabaseError
@@ -23,6 +24,10 @@ from .connection import Database, Runner, run, sqlstate
 from .ids import uuid7
 from .queries import JOB_COLUMNS
 
+# The batch's JSON text: compact, and only what jsonb can hold (no NaN or
+# infinity); one encoder for every batch.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
+
 # A job as the API shows it: the row's columns, times as ISO 8601 UTC text, and
 # ``error``, the last attempt's.
 JobRecord = dict[str, Any]
@@ -33,7 +38,13 @@ def _job(row: Sequence[Any]) -> JobRecord:
     job["id"] = str(job["id"])
     errors = job["errors"] or []
     job["error"] = errors[-1] if errors else None
+    del job["has_children"], job["parents_left"]  # what get() reads the links by, not shown
     return job
+
+
+_HAS_CHILDREN = JOB_COLUMNS.index("has_children")
+_PARENTS_LEFT = JOB_COLUMNS.index("parents_left")
+MAX_CHILDREN_SHOWN = 1000
 
 
 def _parse_time(iso: str) -> datetime:
@@ -44,31 +55,37 @@ def _format_time(moment: datetime) -> str:
     return f"{moment.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S.%f}Z"
 
 
-def _new_job(job_id: str, r: Resolved, created: datetime, created_at: str) -> JobRecord:
-    """A just-inserted job, from what was sent plus the statement's now()."""
-    if r.run_at is not None:
-        run_at = _format_time(r.run_at)
-    elif r.delay_seconds:
-        run_at = _format_time(created + timedelta(microseconds=_micros(r.delay_seconds)))
+def _new_job(job_id: str, r: Resolved, created_at: str) -> JobRecord:
+    """A just-inserted job, from what was sent plus the statement's now()
+    (``created_at``, as ISO 8601 UTC text)."""
+    task, payload, queue, priority, run_at, delay, max_attempts, timeout, key = r
+    if run_at is not None:
+        run_at = _format_time(run_at)
+    elif delay:
+        run_at = _format_time(_parse_time(created_at) + timedelta(microseconds=_micros(delay)))
     else:
         run_at = created_at
     return {
         "id": job_id,
-        "queue": r.queue,
-        "task": r.task,
-        "payload": r.payload,
+        "queue": queue,
+        "task": task,
+        "payload": payload,
         "state": states.PENDING,
-        "priority": r.priority,
+        "priority": priority,
         "run_at": run_at,
         "attempts": 0,
-        "max_attempts": r.max_attempts,
-        "timeout_seconds": r.timeout_seconds,
+        "max_attempts": max_attempts,
+        "timeout_seconds": timeout,
         "result": None,
         "errors": [],
-        "idempotency_key": r.idempotency_key,
+        "idempotency_key": key,
         "created_at": created_at,
         "started_at": None,
         "finished_at": None,
+        "progress": None,
+        "steps": None,
+        "waiting_for": None,
+        "cancel_requested": False,
         "error": None,
     }
 
@@ -79,27 +96,31 @@ def _micros(seconds: float) -> int:
 
 def enqueue(db: Database | Runner, spec: JobSpec) -> tuple[JobRecord, bool]:
     """Insert one job; return (job, created). A repeated idempotency key returns
-    the existing job with created=False instead of a duplicate."""
-    spec = spec.validated()
+    the existing job with created=False instead of a duplicate.
+
+    A job inserted comes back as the batch's do: what was sent, plus the
+    statement's now() (the only column the insert returns)."""
+    r = spec.resolve()
     job_id = uuid7()
-    params = dict(
+    rows = run(
+        db,
+        "enqueue",
         id=job_id,
-        queue=spec.queue,
-        task=spec.task,
-        payload=rules.payload_text(spec.payload, "payload"),
-        priority=spec.priority,
-        run_at=spec.run_at,
-        delay=spec.delay_seconds or 0.0,
-        max_attempts=spec.max_attempts,
-        timeout=spec.timeout_seconds,
-        idempotency_key=spec.idempotency_key,
+        queue=r.queue,
+        task=r.task,
+        payload=rules.payload_text(r.payload, "payload") if r.payload else "{}",
+        priority=r.priority,
+        run_at=r.run_at,
+        delay=_micros(r.delay_seconds) if r.delay_seconds else 0,
+        max_attempts=r.max_attempts,
+        timeout=r.timeout_seconds,
+        idempotency_key=r.idempotency_key,
     )
-    rows = run(db, "enqueue", **params)
     if rows:
-        return _job(rows[0]), True
+        return _new_job(job_id, r, rows[0][0]), True
     # Nothing inserted: the key exists, or this statement was resent after a
     # lost answer and the first one had inserted the job (then it is ours).
-    rows = run(db, "find_existing", id=job_id, idempotency_key=spec.idempotency_key)
+    rows = run(db, "find_existing", id=job_id, idempotency_key=r.idempotency_key)
     if not rows:  # The conflicting row was deleted in between: rare, just try again.
         return enqueue(db, spec)
     job = _job(rows[0])
@@ -115,48 +136,82 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[JobRec
         return []
     if len(specs) > rules.MAX_BATCH:
         raise ValidationError(f"a batch holds at most {rules.MAX_BATCH} jobs", field="jobs")
-    ids, resolved, records = [], [], []
-    for i, spec in enumerate(specs):
-        r = spec.resolve(f"jobs[{i}].")
+    resolved = _resolve_all(specs)
+    ids, records = [], []
+    keyed = False
+    for _task, payload, _queue, priority, run_at, delay, _max_attempts, _timeout, key in resolved:
         job_id = uuid7()
         # Short keys, and defaults left out: the server parses every byte of
         # this (see enqueue_many in queries.sql for the names).
-        record: dict[str, Any] = {"i": job_id, "q": r.queue, "t": r.task, "m": r.max_attempts, "o": r.timeout_seconds}
-        if r.payload:
-            record["p"] = r.payload
-        if r.priority:
-            record["pr"] = r.priority
-        if r.run_at is not None:
-            record["r"] = r.run_at.isoformat()
-        if r.delay_seconds:
-            record["d"] = _micros(r.delay_seconds)
-        if r.idempotency_key is not None:
-            record["k"] = r.idempotency_key
+        record: dict[str, Any] = {"i": job_id}
+        if payload:
+            record["p"] = payload
+        if priority:
+            record["pr"] = priority
+        if run_at is not None:
+            record["r"] = run_at.isoformat()
+        if delay:
+            record["d"] = _micros(delay)
+        if key is not None:
+            record["k"] = key
+            keyed = True
         ids.append(job_id)
-        resolved.append(r)
         records.append(record)
-    text = _batch_json(records, resolved)
-    keys = [r.idempotency_key for r in resolved]
-    keyed = any(key is not None for key in keys)
+    params = _shared(records, resolved)
+    params["batch"] = _batch_json(records, resolved)
     try:
-        ((now, inserted),) = run(db, "enqueue_many_keyed" if keyed else "enqueue_many", batch=text)
+        ((now, inserted),) = run(db, "enqueue_many_keyed" if keyed else "enqueue_many", **params)
     except DatabaseError as exc:
         # Only a re-sent statement (the first one committed, then the connection
         # dropped before its answer) can repeat these fresh ids.
         if keyed or sqlstate(exc) != "23505":
             raise
-        return _existing(db, ids, keys)
+        return _existing(db, ids, resolved)
     if inserted == len(ids):
-        created = _parse_time(now)
-        return [_new_job(job_id, r, created, now) for job_id, r in zip(ids, resolved, strict=True)]
-    return _existing(db, ids, keys)
+        return [_new_job(job_id, r, now) for job_id, r in zip(ids, resolved, strict=True)]
+    return _existing(db, ids, resolved)
+
+
+# What the jobs of a batch mostly have in common (one task, its queue and
+# defaults): (record key, statement parameter, field of Resolved).
+_SHARED = (("q", "queue", 2), ("t", "task", 0), ("m", "max_attempts", 6), ("o", "timeout", 7))
+
+
+def _shared(records: list[dict[str, Any]], resolved: list[Resolved]) -> dict[str, Any]:
+    """The statement's parameters for the fields every job of the batch has
+    alike, sent once; a field that differs goes into every job's record
+    instead (left out where it is null), and its parameter is null."""
+    params: dict[str, Any] = {}
+    for key, name, field in _SHARED:
+        values = set(map(itemgetter(field), resolved))
+        if len(values) == 1:
+            params[name] = values.pop()
+            continue
+        params[name] = None
+        for record, r in zip(records, resolved, strict=True):
+            if r[field] is not None:
+                record[key] = r[field]
+    return params
+
+
+def _resolve_all(specs: Sequence[JobSpec]) -> list[Resolved]:
+    """Every job of a batch checked; the first bad one is named (``jobs[3].task``)."""
+    try:
+        return [spec.resolve() for spec in specs]
+    except ValidationError:
+        # Checks are deterministic: run them again, naming each job, so
+        # the same first fault is raised with its place in the batch. A
+        # valid batch never pays for making those names.
+        for i, spec in enumerate(specs):
+            spec.resolve(f"jobs[{i}].")
+        raise
 
 
 def _batch_json(records: list[dict[str, Any]], resolved: list[Resolved]) -> str:
     """The batch as one JSON text, payloads checked once for the whole batch;
     only when that fails are they checked one by one, to name the bad one."""
     try:
-        text = json.dumps(records, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        text = _encode(records)
     except (TypeError, ValueError, RecursionError):
         text = None
     if text is None or not rules.json_storable(text):
@@ -166,9 +221,10 @@ def _batch_json(records: list[dict[str, Any]], resolved: list[Resolved]) -> str:
     return text
 
 
-def _existing(db: Database | Runner, ids: list[str], keys: list[str | None]) -> list[JobRecord]:
+def _existing(db: Database | Runner, ids: list[str], resolved: list[Resolved]) -> list[JobRecord]:
     """Read back a batch that was not (all) inserted by this call: repeated keys,
     or a statement re-sent after a lost connection that had in fact committed."""
+    keys = [r.idempotency_key for r in resolved]
     wanted = [key for key in keys if key is not None]
     found = [_job(row) for row in run(db, "find_existing_many", ids=ids, idempotency_keys=wanted)]
     by_id = {job["id"]: job for job in found}
@@ -186,7 +242,11 @@ def get(db: Database | Runner, job_id: str) -> JobRecord:
     rows = run(db, "get", id=rules.uuid_text(job_id, "id"))
     if not rows:
         raise JobNotFound(f"no job with id {job_id}")
-    return _job(rows[0])
+    job = _job(rows[0])
+    if rows[0][_HAS_CHILDREN] or rows[0][_PARENTS_LEFT] is not None:  # a workflow's job: read its links
+        parents, children, count = run(db, "job_links", id=job["id"], limit=MAX_CHILDREN_SHOWN)[0]
+        job["depends_on"], job["children"], job["children_count"] = parents, children, count
+    return job
 
 
 @dataclass(frozen=True)
@@ -230,7 +290,7 @@ def cancel(db: Database | Runner, job_id: str) -> JobRecord:
     rows = run(db, "cancel", id=rules.uuid_text(job_id, "id"))
     if rows:
         return _job(rows[0])
-    raise _why_not(db, job_id, "cancel", "only a pending job can be cancelled")
+    raise _why_not(db, job_id, "cancel", "only a job that has not finished can be cancelled")
 
 
 def retry(db: Database | Runner, job_id: str) -> JobRecord:

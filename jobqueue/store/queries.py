@@ -28,6 +28,12 @@ JOB_COLUMNS = (
     "created_at",
     "started_at",
     "finished_at",
+    "progress",
+    "steps",
+    "waiting_for",
+    "cancel_requested",
+    "has_children",
+    "parents_left",
 )
 
 TIME_COLUMNS = frozenset({"run_at", "created_at", "started_at", "finished_at"})
@@ -40,7 +46,9 @@ def _iso(column: str) -> str:
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS {alias}"""
 
 
-_SELECT_LIST = ", ".join(_iso(c) if c in TIME_COLUMNS else c for c in JOB_COLUMNS)
+# A durable job's steps leave without their checkpointed results (see jobqueue_steps).
+_EXPRESSIONS = {"steps": "jobqueue_steps(steps) AS steps"}
+_SELECT_LIST = ", ".join(_iso(c) if c in TIME_COLUMNS else _EXPRESSIONS.get(c, c) for c in JOB_COLUMNS)
 _TIME_REF = re.compile(r"\{time:(\w+(?:\(\))?)\}")
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)

@@ -18,7 +18,6 @@ from ..errors import UnknownTask, ValidationError
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_ATTEMPTS = 3
-DEFAULT_TIMEOUT = 30.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,10 +28,11 @@ class Task:
     func: Callable[..., Any]
     queue: str = DEFAULT_QUEUE
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float | None = None  # none named: rules.DEFAULT_TIMEOUT, or less on a short function
     priority: int = 0
     alone: bool = False  # run with no other job of the same drain beside it
     is_async: bool = False  # an ``async def``: runs on the event loop
+    wants_job: bool = False  # takes a ``job`` argument: a durable task, given its Job handle
 
 
 _registry: dict[str, Task] = {}
@@ -47,7 +47,7 @@ def task(
     name: str | None = None,
     queue: str = DEFAULT_QUEUE,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     priority: int = 0,
     alone: bool = False,
     periodic: str | list[str] | None = None,
@@ -58,7 +58,7 @@ def task(
     name: str | None = None,
     queue: str = DEFAULT_QUEUE,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     priority: int = 0,
     alone: bool = False,
     periodic: str | list[str] | None = None,
@@ -80,7 +80,7 @@ def task(
             checked = (
                 rules.queue_name(queue),
                 rules.max_attempts(max_attempts),
-                rules.timeout_seconds(timeout, "timeout"),
+                None if timeout is None else rules.timeout_seconds(timeout, "timeout"),
                 rules.priority(priority),
             )
         except ValidationError as exc:
@@ -93,7 +93,11 @@ def task(
 
             declare_for_task(task_name, periodic)
         is_async = inspect.iscoroutinefunction(f)
-        _registry[task_name] = Task(task_name, f, *checked, alone, is_async)
+        try:
+            wants_job = "job" in inspect.signature(f).parameters
+        except (TypeError, ValueError):  # a callable without a signature (a builtin) takes no job
+            wants_job = False
+        _registry[task_name] = Task(task_name, f, *checked, alone, is_async, wants_job)
         return f
 
     return register(func) if func is not None else register

@@ -60,10 +60,13 @@ class JobSpec:
         A spec this returned is marked, so the enqueue that follows a request's
         validation does not pay for it twice (the API's per-request cost).
         """
-        if self.__dict__.get("_valid"):
+        if "_resolved" in self.__dict__:
             return self
-        checked = JobSpec(*self.resolve(prefix))
-        object.__setattr__(checked, "_valid", True)  # frozen: not a field, so eq and repr ignore it
+        resolved = self.resolve(prefix)
+        checked = JobSpec(*resolved)
+        # Frozen: not a field, so eq and repr ignore it. The resolve of the
+        # enqueue that follows returns this very tuple.
+        object.__setattr__(checked, "_resolved", resolved)
         return checked
 
     def resolve(self, prefix: str = "") -> Resolved:
@@ -73,8 +76,9 @@ class JobSpec:
         serialised for the insert (payload_text), so it is serialised once.
         A task's own defaults were checked when it was registered.
         """
-        if self.__dict__.get("_valid"):
-            return Resolved(*(getattr(self, f) for f in Resolved._fields))
+        resolved = self.__dict__.get("_resolved")
+        if resolved is not None:
+            return resolved
         name = rules.text(self.task, prefix + "task", rules.MAX_TASK_LENGTH)
         try:
             definition = registry.get(name)
@@ -119,7 +123,7 @@ class Resolved(NamedTuple):
     run_at: datetime | None
     delay_seconds: float | None
     max_attempts: int
-    timeout_seconds: float
+    timeout_seconds: float | None  # None: none named (rules.DEFAULT_TIMEOUT, or less on a short function)
     idempotency_key: str | None
 
 

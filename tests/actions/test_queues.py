@@ -21,7 +21,7 @@ from tests.support.openapi import schema_validator
 pytestmark = pytest.mark.usefixtures("database", "settings_env")
 
 
-STATES = ("pending", "running", "succeeded", "failed", "cancelled")
+STATES = ("pending", "running", "succeeded", "failed", "cancelled", "waiting", "blocked")
 
 
 def patch(name: str, body: Any, make: Any = v2) -> tuple[int, Any]:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobqueue import JobSpec, log
+from jobqueue import JobSpec, log, rules
 from jobqueue.config import Settings
 from jobqueue.engine import claiming, cleaner, drain, failures, pace
 from jobqueue.store import claims, connection, jobs, queues, upkeep
@@ -371,10 +371,57 @@ def test_a_claim_whose_answer_is_lost_is_read_back_not_resent(database, raw, mon
 
 def test_stored_tracebacks_name_files_relative_to_their_import_root(database):
     """The API returns tracebacks: they show where the code is in the package
-    (jobqueue/engine/drain.py), never where the server keeps it."""
+    (jobqueue/engine/starting.py), never where the server keeps it."""
     job, _ = jobs.enqueue(database, JobSpec("fail", {"message": "boom"}, max_attempts=1))
     drain.run(database)
     text = jobs.get(database, job["id"])["error"]["traceback"]
-    assert 'File "jobqueue/engine/drain.py"' in text and 'File "jobqueue/tasks/builtin.py"' in text, text
+    assert 'File "jobqueue/engine/starting.py"' in text and 'File "jobqueue/tasks/builtin.py"' in text, text
     assert str(ROOT) not in text
     assert re.search(r'File "/', text) is None, text
+
+
+# --- timeouts that fit the function (issue 16) ------------------------------------------
+
+
+def test_a_job_that_names_no_timeout_runs_on_a_function_shorter_than_the_default(database, raw):
+    """On a 30 s function (28 s budget), a job with no timeout gets the budget,
+    not the 30 s default that no drain could ever give, and is not set aside."""
+    job, _ = jobs.enqueue(database, JobSpec("echo"))
+    assert jobs.get(database, job["id"])["timeout_seconds"] is None
+    report = drain.run(database, budget_seconds=30, cap_seconds=30, settings=Settings(drain_safety_ms=2000))
+    assert (report.succeeded, report.unfit) == (1, 0)
+    assert jobs.get(database, job["id"])["errors"] == []  # never set aside
+
+
+def test_a_job_with_no_timeout_is_stopped_at_the_budget_it_was_given(database, raw):
+    """The budget is its timeout: a job that names none and runs longer than a
+    short function allows is stopped there and retried, not left to overrun."""
+    job, _ = jobs.enqueue(database, JobSpec("sleep", {"seconds": 30}, max_attempts=1))
+    report = drain.run(database, budget_seconds=4.5, cap_seconds=4.5, settings=Settings(drain_safety_ms=2000))
+    done = jobs.get(database, job["id"])
+    assert report.failed == 1 and done["state"] == "failed" and done["error"]["type"] == "JobTimeout"
+
+
+def test_on_a_long_function_a_job_with_no_timeout_gets_the_default(database, raw):
+    job, _ = jobs.enqueue(database, JobSpec("sleep", {"seconds": 60}, max_attempts=1))
+    claim = claims.claim(database, worker="w-default", limit=1, grace=10, fits=800, cap=880)
+    assert [row[5] for row in claim.rows] == [rules.DEFAULT_TIMEOUT]
+    claims.release(database, worker="w-default", ids=[job["id"]], attempts=[1])
+
+
+def test_a_job_that_names_its_timeout_keeps_it_whatever_the_function(database, raw):
+    """An explicit timeout is a promise the drain keeps or sets aside with its
+    reason; it is never cut to fit."""
+    job, _ = jobs.enqueue(database, JobSpec("echo", timeout_seconds=29))
+    report = drain.run(database, budget_seconds=30, cap_seconds=30, settings=Settings(drain_safety_ms=2000))
+    assert report.unfit == 1
+    assert jobs.get(database, job["id"])["error"]["type"] == "TimeoutExceedsBudget"
+
+
+def test_the_default_in_sql_is_the_default_in_python(raw):
+    assert raw.run("SELECT jobqueue_timeout(NULL, NULL, 'Infinity')") == [[rules.DEFAULT_TIMEOUT]]
+    assert raw.run("SELECT jobqueue_timeout(NULL, 880, 29.0)") == [[28.5]]  # late in a long drain: a little less
+    assert raw.run("SELECT jobqueue_timeout(NULL, 27.5, 27.0)") == [[26.5]]  # a short function: its budget
+    assert raw.run("SELECT jobqueue_timeout(NULL, 27.5, 20.0)") == [[26.0]]  # more than is left: not this drain
+    assert raw.run("SELECT jobqueue_timeout(NULL, 0.2, 0.1)") == [[1.0]]
+    assert raw.run("SELECT jobqueue_timeout(12, 5, 5)") == [[12.0]]

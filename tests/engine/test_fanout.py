@@ -28,7 +28,7 @@ from tests.support.aws import ROOT
 from tests.support.localstack import Stack, call, free_port, stack_env
 from tests.support.waiting import wait_until
 
-TOKEN = "fanout-token"
+TOKEN = "fanout-test-token-0123456789abcdef"
 
 
 def start_stack(server_env: dict[str, str], tmp_path: Path, stacks: list[Stack], *args: str, **env: str) -> str:

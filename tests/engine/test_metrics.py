@@ -39,7 +39,7 @@ VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
 # CloudWatch's units, from its own API model (MetricDatum.Unit).
 UNITS = frozenset(botocore.session.get_session().get_service_model("cloudwatch").shape_for("StandardUnit").enum)
 NAMESPACE = "jobqueue-test/metrics"
-TOKEN = "metrics-test-token"
+TOKEN = "metrics-test-token-0123456789abcdef"
 MAX_LINE_BYTES = 256 * 1024  # the older, smaller CloudWatch Logs event limit (now 1 MB)
 
 pytestmark = pytest.mark.usefixtures("database", "in_lambda")

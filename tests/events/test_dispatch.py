@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 
 import app
-from jobqueue.engine import pace
+from jobqueue import task
+from jobqueue.engine import invocation, pace
 from jobqueue.errors import ConfigError, DatabaseUnavailable
 from jobqueue.events import dispatch
 from jobqueue.store import connection
-from tests.support.apigw import AUTH, assert_error, call, v2
+from jobqueue.tasks import registry
+from tests.support.apigw import AUTH, TOKEN, assert_error, call, v2
 from tests.support.aws import ROOT, make_context, sample
 
 pytestmark = pytest.mark.usefixtures("database", "settings_env")
@@ -86,6 +88,31 @@ def test_constant_input_process_action_is_how_a_target_with_input_arrives(raw: A
     assert body["status"] == "ok"
     assert (body["drain"]["processed"], body["drain"]["stopped"]) == (1, "idle")
     assert sorted(states(raw).values()) == ["pending", "succeeded"]
+
+
+def test_a_scheduled_drain_on_a_30_s_function_runs_a_job_submitted_with_defaults(raw: Any) -> None:
+    """The smallest function timeout the README recommends, a fresh container,
+    a job with every default: it runs on the first tick, not set aside."""
+    job = submit()
+    invocation.reset()  # a fresh container on a 30 s function: it has seen no longer invocation
+    result = app.lambda_handler(sample("eventbridge-scheduled.json"), make_context(remaining_ms=30_000))
+    assert (result["drain"]["succeeded"], result["drain"]["unfit"]) == (1, 0)
+    assert states(raw) == {job["id"]: "succeeded"}
+
+
+def test_a_task_longer_than_the_function_is_named_once_at_the_first_invocation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    invocation.reset()
+    task(name="tests.too_long", timeout=120)(lambda: None)
+    try:
+        app.lambda_handler(sample("eventbridge-scheduled.json"), make_context(remaining_ms=60_000))
+        app.lambda_handler(sample("eventbridge-scheduled.json"), make_context(remaining_ms=60_000))
+    finally:
+        registry._registry.pop("tests.too_long")
+    said = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "task_timeout_exceeds" in line]
+    assert len(said) == 1
+    assert (said[0]["task"], said[0]["needs_function_timeout_seconds"]) == ("tests.too_long", 123)
 
 
 def test_schedule_uses_the_remaining_time() -> None:
@@ -335,16 +362,45 @@ def _cold_start(env: dict[str, str], script: str) -> subprocess.CompletedProcess
 
 def test_cold_start_loads_task_modules() -> None:
     done = _cold_start(
-        {"JOBQUEUE_TASK_MODULES": "tests.support.tasks", "JOBQUEUE_API_TOKEN": "t"},
+        {"JOBQUEUE_TASK_MODULES": "tests.support.tasks", "JOBQUEUE_API_TOKEN": TOKEN, "JOBQUEUE_BUILTIN_TASKS": "on"},
         "from jobqueue.tasks import registry\nprint(sorted(registry.registered()))",
     )
     assert done.returncode == 0, done.stderr
     assert "tests.record" in done.stdout and "echo" in done.stdout
 
 
+SUBMIT_ECHO = (
+    "print(json.dumps(app.lambda_handler({'version': '2.0', 'rawPath': '/jobs', 'body': '{\"task\": \"echo\"}',"
+    " 'headers': {'authorization': 'Bearer " + TOKEN + "', 'content-type': 'application/json'},"
+    " 'requestContext': {'http': {'method': 'POST'}}}, None)))"
+)
+
+
+@pytest.mark.parametrize("setting", [None, "off"])
+def test_the_builtin_tasks_are_off_unless_asked_for(setting: str | None) -> None:
+    """A deployment accepts only its own tasks: a submit of ``echo`` is the usual
+    unknown-task error (before any database is reached) when the built-ins are off."""
+    env = {"JOBQUEUE_TASK_MODULES": "tests.support.tasks", "JOBQUEUE_API_TOKEN": TOKEN}
+    if setting is not None:
+        env["JOBQUEUE_BUILTIN_TASKS"] = setting
+    done = _cold_start(
+        env,
+        "from jobqueue.tasks import registry\n"
+        "print(json.dumps(sorted(registry.registered())))\n"
+        "print(json.dumps(sorted(m for m in __import__('sys').modules if m.endswith('.builtin'))))\n" + SUBMIT_ECHO,
+    )
+    assert done.returncode == 0, done.stderr
+    registered, builtin_modules, response = (json.loads(line) for line in done.stdout.splitlines())
+    assert "tests.record" in registered and not {"echo", "noop", "sleep", "fail"} & set(registered)
+    assert builtin_modules == []  # not even imported
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 422
+    assert body["message"] == "unknown task 'echo'" and body["details"] == {"field": "task"}
+
+
 def test_cold_start_with_bad_config_logs_the_variable_and_fails_each_invocation() -> None:
     done = _cold_start(
-        {"JOBQUEUE_TASK_MODULES": "no_such_module_here", "JOBQUEUE_API_TOKEN": "t"},
+        {"JOBQUEUE_TASK_MODULES": "no_such_module_here", "JOBQUEUE_API_TOKEN": TOKEN},
         "try:\n"
         "    app.lambda_handler({'action': 'stats'}, None)\n"
         "except Exception as exc:\n"
@@ -354,10 +410,37 @@ def test_cold_start_with_bad_config_logs_the_variable_and_fails_each_invocation(
     )
     assert done.returncode == 0, done.stderr
     direct, http_response = (json.loads(line) for line in done.stdout.splitlines())
+    # The direct caller (IAM-authorised) is told what is wrong; an HTTP caller, who may be
+    # anyone, only that something is, with the request id that finds the detail in the log.
     assert direct["raised"] == "ConfigError" and "JOBQUEUE_TASK_MODULES" in direct["message"]
-    assert http_response["statusCode"] == 500 and "JOBQUEUE_TASK_MODULES" in http_response["body"]
+    assert http_response["statusCode"] == 500 and "JOBQUEUE_TASK_MODULES" not in http_response["body"]
+    body = json.loads(http_response["body"])
+    assert body["message"] == "the service is misconfigured; its log has the detail"
+    assert list(body["details"]) == ["request_id"]
     first = json.loads(done.stderr.splitlines()[0])
     assert first["event"] == "config_error" and "JOBQUEUE_TASK_MODULES" in first["error"]
+    logged = [json.loads(line) for line in done.stderr.splitlines()]
+    assert any(
+        line.get("request_id") == body["details"]["request_id"] and "JOBQUEUE_TASK_MODULES" in line.get("error", "")
+        for line in logged
+    )
+
+
+def test_a_short_token_fails_the_cold_start_without_showing_it() -> None:
+    short = "s3cr3t-but-too-short"
+    done = _cold_start(
+        {"JOBQUEUE_API_TOKEN": f"{TOKEN},{short}"},
+        "try:\n"
+        "    app.lambda_handler({'action': 'stats'}, None)\n"
+        "except Exception as exc:\n"
+        "    print(json.dumps({'raised': type(exc).__name__, 'message': str(exc)}))",
+    )
+    assert done.returncode == 0, done.stderr
+    direct = json.loads(done.stdout)
+    assert direct["raised"] == "ConfigError"
+    assert "JOBQUEUE_API_TOKEN" in direct["message"] and "32 characters" in direct["message"]
+    assert "entry 2 of 2" in direct["message"]
+    assert short not in done.stdout + done.stderr and TOKEN not in done.stdout + done.stderr
 
 
 def test_cold_start_without_auth_settings_logs_why_once() -> None:
@@ -384,3 +467,69 @@ def test_config_errors_raise_for_sqs_so_the_batch_is_retried(settings_env: Any) 
         app.lambda_handler(sample("sqs.json"), make_context())
     with pytest.raises(ConfigError, match="JOBQUEUE_AUTH"):
         dispatch.dispatch({"action": "stats"})
+
+
+# --- direct invocation: signals to durable jobs ---------------------------------------------
+
+
+def _waiting(name: str) -> str:
+    """A tests.durable_wait job, submitted and drained directly, waiting for ``name``."""
+    job_id = app.lambda_handler(
+        {"action": "submit", "task": "tests.durable_wait", "payload": {"name": name}}, make_context()
+    )["job"]["id"]
+    assert app.lambda_handler({"action": "process"}, make_context())["drain"]["suspended"] == 1
+    status = app.lambda_handler({"action": "status", "job_id": job_id}, make_context())
+    assert status["job"]["state"] == "waiting"
+    return job_id
+
+
+def test_a_direct_signal_resumes_a_waiting_job() -> None:
+    job_id = _waiting("approved")
+    event = {"action": "signal", "job_id": job_id, "name": "approved", "value": {"by": "ana"}}
+    body = app.lambda_handler(event, make_context())
+    assert body["status"] == "ok" and body["job"]["id"] == job_id
+    assert (body["job"]["state"], body["job"]["waiting_for"]) == ("pending", None)
+    assert body["job"] == call(v2("GET", f"/jobs/{job_id}", headers=AUTH))[2]["job"]  # the job as HTTP shows it
+    assert app.lambda_handler({"action": "process"}, make_context())["drain"]["succeeded"] == 1
+    done = app.lambda_handler({"action": "status", "job_id": job_id}, make_context())["job"]
+    assert done["state"] == "succeeded" and done["result"] == {"got": {"by": "ana"}}
+
+
+def test_a_direct_signal_without_a_value_delivers_null() -> None:
+    job_id = _waiting("go")
+    assert app.lambda_handler({"action": "signal", "job_id": job_id, "name": "go"}, make_context())["status"] == "ok"
+    app.lambda_handler({"action": "process"}, make_context())
+    assert app.lambda_handler({"action": "status", "job_id": job_id}, make_context())["job"]["result"] == {"got": None}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": "go"}, "job_id"),
+        ({"job_id": "{id}"}, "name"),
+        ({"job_id": "{id}", "name": ""}, "name"),
+        ({"job_id": "{id}", "name": "x" * 201}, "name"),
+        ({"job_id": "{id}", "name": 5}, "name"),
+        ({"job_id": "{id}", "name": "go", "value": "x" * 300_000}, "value"),
+        ({"job_id": "{id}", "name": "go", "colour": "red"}, "colour"),
+        ({"job_id": "nope", "name": "go"}, "id"),
+    ],
+)
+def test_bad_direct_signals_get_the_error_body(fields: dict[str, Any], field: str, raw: Any) -> None:
+    job_id = submit()["id"]
+    event = {"action": "signal", **{k: job_id if v == "{id}" else v for k, v in fields.items()}}
+    body = app.lambda_handler(event, make_context())
+    assert_error(body, field=field)
+    assert raw.run("SELECT signals FROM jobs WHERE id = CAST(:id AS uuid)", id=job_id) == [[None]]
+
+
+def test_a_direct_signal_to_an_unknown_or_finished_job_gets_the_error_body() -> None:
+    unknown = {"action": "signal", "job_id": "01890000-0000-7000-8000-000000000000", "name": "go", "value": 1}
+    body = app.lambda_handler(unknown, make_context())
+    assert_error(body)
+    assert "no job" in body["message"]
+    job_id = submit()["id"]
+    app.lambda_handler({"action": "process"}, make_context())
+    body = app.lambda_handler({"action": "signal", "job_id": job_id, "name": "go", "value": 1}, make_context())
+    assert_error(body)
+    assert body["details"]["state"] == "succeeded"

@@ -148,3 +148,63 @@ def test_with_real_sqs_messages(raw: Any, monkeypatch: pytest.MonkeyPatch) -> No
     failed = app.lambda_handler(event, make_context())["batchItemFailures"]
     assert [item["itemIdentifier"] for item in failed] == [m["MessageId"] for m in messages if m["Body"] == "garbage"]
     assert [row[1]["n"] for row in stored(raw)] == ["1", "2"]
+
+
+# --- signals to durable jobs, as SQS messages --------------------------------------------------
+
+
+def _drain(database: Any) -> Any:
+    from jobqueue.config import Settings
+    from jobqueue.engine import drain
+
+    return drain.run(database, settings=Settings(drain_safety_ms=0), budget_seconds=None)
+
+
+def _waiting(database: Any, name: str) -> str:
+    """A tests.durable_wait job, run until it waits for the signal ``name``."""
+    from jobqueue import JobSpec
+
+    job, _ = jobs.enqueue(database, JobSpec("tests.durable_wait", {"name": name}))
+    assert _drain(database).suspended == 1
+    return job["id"]
+
+
+def _signal(job_id: str, name: str, value: Any = None) -> dict[str, Any]:
+    return {"action": "signal", "job_id": job_id, "name": name, "value": value}
+
+
+def test_a_signal_message_resumes_a_waiting_job_and_one_for_no_job_is_reported(database: Any) -> None:
+    """The SQS sample with its bodies replaced: a signal for a waiting job, and one
+    for no job, which comes back in batchItemFailures (the dead-letter queue keeps it)."""
+    job_id = _waiting(database, "shipped")
+    event = sample("sqs.json")
+    delivered, unknown = event["Records"]
+    delivered["body"] = json.dumps(_signal(job_id, "shipped", {"tracking": "1Z"}))
+    unknown["body"] = json.dumps(_signal("01890000-0000-7000-8000-000000000000", "shipped", 1))
+    result = app.lambda_handler(event, make_context())
+    assert result == {"batchItemFailures": [{"itemIdentifier": unknown["messageId"]}]}
+    assert jobs.get(database, job_id)["state"] == "pending"  # due at once
+    _drain(database)
+    done = jobs.get(database, job_id)
+    assert (done["state"], done["result"]) == ("succeeded", {"got": {"tracking": "1Z"}})
+
+
+def test_signal_messages_mix_with_submissions_and_bad_ones_fail_alone(database: Any, raw: Any) -> None:
+    from jobqueue import JobSpec
+
+    job_id = _waiting(database, "go")
+    finished, _ = jobs.enqueue(database, JobSpec("echo"))
+    raw.run("UPDATE jobs SET state = 'succeeded', finished_at = now() WHERE id = CAST(:id AS uuid)", id=finished["id"])
+    good = [record(GOOD[0]), record(_signal(job_id, "go", [1, 2]))]
+    bad = [
+        record(_signal(finished["id"], "go")),  # a finished job takes no signal
+        record({"action": "signal", "job_id": job_id}),  # no name
+        record({**_signal(job_id, "go"), "colour": "red"}),  # an unknown field
+        record(_signal(job_id, "x" * 201)),  # a name too long
+        record(_signal("not-a-uuid", "go")),
+    ]
+    assert sorted(deliver(*good, *bad)) == sorted(entry["messageId"] for entry in bad)
+    assert jobs.get(database, job_id)["state"] == "pending"
+    assert [row[1] for row in stored(raw) if row[0] == "echo"] == [{"n": "1"}, {}]
+    _drain(database)
+    assert jobs.get(database, job_id)["result"] == {"got": [1, 2]}

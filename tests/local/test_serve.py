@@ -126,7 +126,7 @@ def test_http_response_follows_api_gateway_rules() -> None:
 def test_round_trip_over_http_with_the_scheduled_drain(
     server_env: dict[str, str], database: Any, tmp_path: Path, stacks: list[Stack]
 ) -> None:
-    token = "local-test-token"
+    token = "local-test-token-0123456789abcdef"
     port = free_port()
     stack = Stack(stack_env(**server_env, JOBQUEUE_API_TOKEN=token), tmp_path, port)
     stacks.append(stack)

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
+from jobqueue.config import Settings
 from jobqueue.errors import ConfigError
 from jobqueue.local.lambda_service import Credentials
-from jobqueue.local.serve import container_env, run_credentials
+from jobqueue.local.serve import container_env, ensure_token, run_credentials
 from tests.support.localstack import Stack, assert_json_logs, call, free_port, invoke_request, stack_env
 from tests.support.waiting import wait_until
 
-TOKEN = "guard-token"
+TOKEN = "guard-test-token-0123456789abcdef"
 
 
 def start(server_env: dict[str, str], tmp_path: Path, stacks: list[Stack], *args: str, **env: str) -> Stack:
@@ -149,3 +150,27 @@ def test_containers_get_the_runs_credentials_and_not_the_developers() -> None:
         "/bin",
         "3",
     )
+
+
+def test_containers_get_the_builtin_tasks_unless_the_developer_said_otherwise() -> None:
+    """serve is for trying things out: echo, noop, sleep and fail are there, unless
+    JOBQUEUE_BUILTIN_TASKS says otherwise (a deployment has them off)."""
+    credentials = Credentials.fresh()
+    assert container_env("http://127.0.0.1:8000", 4, credentials, {})["JOBQUEUE_BUILTIN_TASKS"] == "on"
+    for said in ("off", "on", ""):
+        env = container_env("http://127.0.0.1:8000", 4, credentials, {"JOBQUEUE_BUILTIN_TASKS": said})
+        assert env["JOBQUEUE_BUILTIN_TASKS"] == said
+
+
+def test_a_token_file_edited_too_short_stops_serve_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JOBQUEUE_API_TOKEN", raising=False)  # ensure_token sets it: undone after the test
+    (tmp_path / "token").write_text("short-token\n")
+    with pytest.raises(ConfigError, match="shorter than 32 characters") as caught:
+        ensure_token(Settings.from_env({}), tmp_path)
+    assert str(tmp_path / "token") in str(caught.value) and "short-token" not in str(caught.value)
+    (tmp_path / "token").unlink()
+    made = ensure_token(Settings.from_env({}), tmp_path)
+    assert made is not None and len(made) >= 32
+    assert (tmp_path / "token").read_text().strip() == made

@@ -23,7 +23,7 @@ def test_enqueue_fills_task_defaults_and_returns_the_job(database):
     job, created = jobs.enqueue(database, JobSpec("echo", {"a": 1}))
     assert created
     assert job["state"] == "pending" and job["attempts"] == 0
-    assert job["queue"] == "default" and job["max_attempts"] == 3 and job["timeout_seconds"] == 30.0
+    assert job["queue"] == "default" and job["max_attempts"] == 3 and job["timeout_seconds"] is None
     assert job["payload"] == {"a": 1}
     assert job["created_at"].endswith("Z") and datetime.fromisoformat(job["created_at"])
     assert jobs.get(database, job["id"]) == job

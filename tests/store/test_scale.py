@@ -211,6 +211,27 @@ def test_future_jobs_cost_a_claim_nothing(explained, raw, where):
     plans.check(3 * 20 + 10, f"claim of every queue beside future jobs in {where}")
 
 
+def test_sleeping_and_waiting_durable_jobs_cost_a_claim_nothing(explained, raw):
+    """Fifty thousand durable jobs asleep until tomorrow or waiting for a signal
+    (run_at 'infinity'): a claim, and its promotion of the due ones, read
+    about as many rows as they take, and a few that just woke are promoted."""
+    database, plans = explained
+    add(raw, BACKLOG // 2, "q1", state="waiting", priority=-10, run_in=DAY, age=3600)
+    add(raw, BACKLOG // 2, "q1", state="waiting", priority=-10, run_in=DAY, age=3600)
+    raw.run("UPDATE jobs SET run_at = 'infinity' WHERE state = 'waiting' AND id IN "
+            "(SELECT id FROM jobs WHERE state = 'waiting' ORDER BY id LIMIT 20000)")  # fmt: skip
+    add(raw, 5, "q1", state="waiting", run_in=-1, age=60)  # their sleep just ended
+    add(raw, 100, "q1")
+    settle(raw)
+    plans.collect()
+    taken = claim(database, 20, ["q1"])
+    plans.collect()
+    assert len(taken.rows) == 20
+    plans.check(3 * 20 + 2 * 5 + 10, "claim of q1 beside sleeping and waiting jobs")
+    woke = raw.run("SELECT count(*) FROM jobs WHERE state = 'pending' AND due AND priority = 0 AND run_at < now()")
+    assert woke[0][0] >= 5 + 100 - 20
+
+
 def test_suspects_cost_a_claim_one_probe_per_queue_that_has_them(explained, raw):
     """A big crash's suspects, in a paused queue and in a live one, are not in a
     claim's way: it asks whether one waits with a probe per queue that has any,

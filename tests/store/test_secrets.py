@@ -10,8 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from jobqueue.errors import ConfigError
+from jobqueue.errors import ConfigError, SecretUnavailable
 from jobqueue.store import secrets
+from tests.support.aws import count_calls, fake_account
 
 REGION = "eu-west-1"
 PASSWORD = "s3cr3t-Pa55word-never-shown"
@@ -28,10 +29,7 @@ RDS_SECRET = {
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A mocked account; no real credentials or network are ever used."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # not the secret's region, on purpose
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_account(monkeypatch, "us-east-1")  # not the secret's region, on purpose
     secrets.clear_cache()
     with mock_aws():
         yield boto3.client("secretsmanager", region_name=REGION)
@@ -41,16 +39,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the Secrets Manager API calls that jobqueue.secrets makes."""
-    made: list[str] = []
-    real_client = boto3.client
-
-    def counting_client(*args: Any, **kwargs: Any) -> Any:
-        client = real_client(*args, **kwargs)
-        client.meta.events.register("before-call.secrets-manager.*", lambda model, **_: made.append(model.name))
-        return client
-
-    monkeypatch.setattr(boto3, "client", counting_client)
-    return made
+    return count_calls(monkeypatch, "secrets-manager")
 
 
 def _create(client: Any, name: str, value: str) -> str:
@@ -143,3 +132,97 @@ def test_failed_fetch_does_not_poison_the_cache(aws: Any) -> None:
         secrets.db_secret(arn)
     aws.put_secret_value(SecretId=arn, SecretString=json.dumps(RDS_SECRET))
     assert secrets.db_secret(arn) == RDS_SECRET
+
+
+# --- the API's bearer tokens (JOBQUEUE_API_TOKEN_SECRET_ARN) -------------------------------
+
+TOKEN_A = "token-a-0123456789abcdefghijklmnopqrstuv"
+TOKEN_B = "token-b-0123456789abcdefghijklmnopqrstuv"
+
+
+@pytest.mark.parametrize(
+    ("value", "tokens"),
+    [
+        (TOKEN_A, (TOKEN_A,)),
+        (f" {TOKEN_A}\n", (TOKEN_A,)),
+        (f"{TOKEN_A}, {TOKEN_B},", (TOKEN_A, TOKEN_B)),  # rotating: old and new
+        (json.dumps({"token": TOKEN_A}), (TOKEN_A,)),
+        (json.dumps({"tokens": [TOKEN_A, TOKEN_B]}), (TOKEN_A, TOKEN_B)),
+        (json.dumps({"token": TOKEN_A, "tokens": [TOKEN_B], "note": "rotated in May"}), (TOKEN_A, TOKEN_B)),
+    ],
+    ids=["plain", "plain-with-whitespace", "comma-separated", "json-token", "json-tokens", "json-both"],
+)
+def test_reads_api_tokens_as_text_or_json(aws: Any, value: str, tokens: tuple[str, ...]) -> None:
+    arn = _create(aws, "jobqueue/tokens", value)
+    assert secrets.api_tokens(arn) == tokens
+
+
+def test_api_tokens_are_fetched_once(aws: Any, calls: list[str]) -> None:
+    arn = _create(aws, "jobqueue/tokens", TOKEN_A)
+    assert secrets.api_tokens(arn) == secrets.api_tokens(arn) == (TOKEN_A,)
+    assert calls == ["GetSecretValue"]
+
+
+SHORT_TOKEN = "sh0rt-s3cr3t-token"
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        (SHORT_TOKEN, "shorter than 32 characters"),
+        (f"{TOKEN_A},{SHORT_TOKEN}", "entry 2 of 2 is shorter than 32 characters"),
+        (json.dumps({"tokens": [TOKEN_A, SHORT_TOKEN]}), "entry 2 of 2 is shorter"),
+        (json.dumps({"token": SHORT_TOKEN}), "shorter than 32 characters"),
+        (" , ,", "holds no token"),
+        (json.dumps({"tokens": []}), "holds no token"),
+        (json.dumps({SHORT_TOKEN: True}), 'neither field of {"token"'),
+        (json.dumps({"tokens": SHORT_TOKEN}), '"tokens" must be a list'),
+        (json.dumps({"tokens": [SHORT_TOKEN, 3]}), "must hold strings"),
+        (json.dumps([SHORT_TOKEN]), "neither plain text nor a JSON object"),
+        ('{"token": "' + SHORT_TOKEN, "neither plain text nor a JSON object"),
+    ],
+    ids=[
+        "short",
+        "one-short-of-two",
+        "json-short",
+        "json-token-short",
+        "empty",
+        "json-empty",
+        "json-no-field",
+        "json-tokens-not-a-list",
+        "json-not-strings",
+        "json-array",
+        "truncated-json",
+    ],
+)
+def test_bad_token_secret_is_a_config_error_naming_the_arn_never_the_value(
+    aws: Any, value: str, complaint: str
+) -> None:
+    arn = _create(aws, "jobqueue/tokens", value)
+    with pytest.raises(ConfigError) as caught:
+        secrets.api_tokens(arn)
+    error = caught.value
+    assert not isinstance(error, SecretUnavailable)  # read, and wrong: asking again would not help
+    assert str(error).startswith(f"JOBQUEUE_API_TOKEN_SECRET_ARN {arn}: ")
+    assert complaint in str(error)
+    seen: BaseException | None = error
+    while seen is not None:
+        for secret in (SHORT_TOKEN, TOKEN_A):
+            assert secret not in str(seen) and secret not in repr(seen.args)
+        seen = seen.__cause__ or seen.__context__
+
+
+def test_unreadable_token_secret_names_the_variable_and_may_pass(aws: Any) -> None:
+    arn = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:absent-AbCdEf"
+    with pytest.raises(SecretUnavailable) as caught:
+        secrets.api_tokens(arn)
+    assert str(caught.value).startswith(f"JOBQUEUE_API_TOKEN_SECRET_ARN {arn}: cannot read the secret")
+    assert "ResourceNotFoundException" in str(caught.value)
+    aws.create_secret(Name="absent", SecretString=TOKEN_A)  # a later try, once it exists, is not poisoned
+    assert secrets.api_tokens(aws.describe_secret(SecretId="absent")["ARN"]) == (TOKEN_A,)
+
+
+def test_binary_token_secret_is_refused(aws: Any) -> None:
+    arn = aws.create_secret(Name="jobqueue/binary", SecretBinary=b"\x00\x01")["ARN"]
+    with pytest.raises(ConfigError, match="JOBQUEUE_API_TOKEN_SECRET_ARN .*no SecretString"):
+        secrets.api_tokens(arn)

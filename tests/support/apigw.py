@@ -13,7 +13,7 @@ import app  # the cold start happens here, before any test sets its own settings
 
 from .aws import make_context, sample
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789abcdefghijklmnopqrstuv"  # 32 characters at least, as every token
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -36,3 +36,29 @@ def make_context(
         deadline_ms,
         function_arn,
     )
+
+
+def fake_account(monkeypatch: Any, region: str) -> None:
+    """Credentials and a region for moto's mocked account; no real credentials,
+    profile or endpoint of the machine can leak into a test."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def count_calls(monkeypatch: Any, service: str) -> list[str]:
+    """Names of the API calls every boto3 client of ``service`` (botocore's
+    event name, e.g. "secrets-manager") makes from now on."""
+    import boto3
+
+    made: list[str] = []
+    real_client = boto3.client
+
+    def counting_client(*args: Any, **kwargs: Any) -> Any:
+        client = real_client(*args, **kwargs)
+        client.meta.events.register(f"before-call.{service}.*", lambda model, **_: made.append(model.name))
+        return client
+
+    monkeypatch.setattr(boto3, "client", counting_client)
+    return made

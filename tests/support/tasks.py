@@ -183,3 +183,147 @@ def _down(depth: int | None, message: str) -> None:
 
 def _down_again(depth: int | None, message: str) -> None:
     _down(None if depth is None else depth - 1, message)
+
+
+# --- durable tasks ------------------------------------------------------------------------
+
+
+def _append(path: str, line: str) -> str:
+    with open(path, "a") as fh:
+        fh.write(line + "\n")
+    return line
+
+
+@task(name="tests.durable_steps")
+def durable_steps(path: str, crash_marker: str | None = None, job: Any = None, **_: Any) -> list[str]:
+    """Three steps that each log a side effect; the first run dies after the
+    second step when ``crash_marker`` names a file that does not exist yet."""
+    done = [job.step("a", _append, path, "a"), job.step("b", _append, path, "b")]
+    if crash_marker and not os.path.exists(crash_marker):
+        Path(crash_marker).write_text("crashed")
+        os._exit(17)
+    done.append(job.step("c", _append, path, "c"))
+    return done
+
+
+@task(name="tests.durable_sleeps")
+def durable_sleeps(seconds: float = 0.2, times: int = 1, path: str | None = None, job: Any = None, **_: Any) -> int:
+    for i in range(times):
+        job.sleep(f"sleep-{i}", seconds=seconds)
+        if path:
+            job.step(f"log-{i}", _append, path, f"woke {i}")
+    return times
+
+
+@task(name="tests.durable_wait")
+def durable_wait(name: str = "go", timeout: float | None = None, job: Any = None, **_: Any) -> Any:
+    from jobqueue import WaitTimeout
+
+    try:
+        return {"got": job.wait_for(name, timeout=timeout)}
+    except WaitTimeout as exc:
+        return {"timed_out": str(exc)}
+
+
+@task(name="tests.durable_snooze", max_attempts=1)
+def durable_snooze(path: str, sleeps: int = 3, snoozes: int = 5, job: Any = None, **_: Any) -> int:
+    """Sleeps and snoozes, with one attempt: none of them may count as one."""
+    from jobqueue import Snooze
+
+    for i in range(sleeps):
+        job.sleep(f"sleep-{i}", seconds=0.05)
+    runs = len(Path(path).read_text().splitlines()) if os.path.exists(path) else 0
+    _append(path, "run")
+    if runs < snoozes:
+        raise Snooze(0.05)
+    return runs
+
+
+@task(name="tests.durable_progress")
+def durable_progress(times: int = 1000, seconds: float = 10.0, job: Any = None, **_: Any) -> int:
+    import time
+
+    for i in range(times):
+        job.progress((i + 1) / times, f"{i + 1} of {times}")
+        time.sleep(seconds / times)
+    return times
+
+
+@task(name="tests.durable_cancellable")
+def durable_cancellable(path: str, seconds: float = 30.0, job: Any = None, **_: Any) -> str:
+    """Steps of 50 ms until cancelled (the next step raises Cancelled)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        job.step(f"tick-{i}", time.sleep, 0.05)
+        i += 1
+    return _append(path, "finished")
+
+
+@task(name="tests.durable_async")
+async def durable_async(path: str, job: Any = None, **_: Any) -> str:
+    import asyncio
+
+    async def effect(line: str) -> str:
+        await asyncio.sleep(0)
+        return _append(path, line)
+
+    first = await job.step("first", effect, "first")
+    await job.sleep("nap", seconds=0.1)
+    second = await job.step("second", effect, "second")
+    return f"{first}+{second}"
+
+
+@task(name="tests.async_cancellable")
+async def async_cancellable(marker: str, seconds: float = 30.0, **_: Any) -> str:
+    """An async task with no job argument: a cancel reaches it as CancelledError."""
+    import asyncio
+
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        Path(marker).write_text("cancelled")
+        raise
+    return "finished"
+
+
+@task(name="tests.sleepy")
+def sleepy(marker: str, seconds: float = 3.0, **_: Any) -> str:
+    """A plain sync task that never looks at a cancel: its late result must be dropped."""
+    import time
+
+    time.sleep(seconds)
+    Path(marker).write_text("finished late")
+    return "late"
+
+
+@task(name="tests.durable_twice")
+def durable_twice(job: Any = None, **_: Any) -> None:
+    job.step("same", lambda: 1)
+    job.step("same", lambda: 2)
+
+
+@task(name="tests.durable_big_step")
+def durable_big_step(size: int, job: Any = None, **_: Any) -> None:
+    job.step("big", lambda: "x" * size)
+
+
+# --- workflow tasks -----------------------------------------------------------------------
+
+
+@task(name="tests.flow_node")
+def flow_node(path: str, name: str, seconds: float = 0.05, fail: bool = False, job: Any = None, **_: Any) -> str:
+    """Record "name start end parents" (wall-clock seconds, parents as JSON)
+    as one line, so a test can prove the order from the tasks' own clocks."""
+    import json
+    import time
+
+    parents = job.parents
+    start = time.time()
+    time.sleep(seconds)
+    if fail:
+        raise Permanent(f"{name} fails")
+    _append(path, f"{name} {start:.6f} {time.time():.6f} {json.dumps(parents, sort_keys=True)}")
+    return name

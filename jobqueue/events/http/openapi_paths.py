@@ -10,7 +10,7 @@ from typing import Any
 from ...rules import MAX_FILTER_LENGTH, MAX_KEY_LENGTH, MAX_PAGE
 from ...states import ALL as STATES
 from .dashboard import asset_names
-from .openapi_schemas import NO_NUL, QUEUE_PATTERN, ref
+from .openapi_schemas import NO_NUL, QUEUE_PATTERN, SIGNAL_NAME, ref
 
 
 def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -22,6 +22,11 @@ def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | No
 
 def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     return _json(ref("Error"), description, headers)
+
+
+def _body(schema: dict[str, Any], *, required: bool = True, what: str = "JSON") -> dict[str, Any]:
+    description = f"{what}; a body without a Content-Type is read as JSON too."
+    return {"required": required, "description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _header(description: str) -> dict[str, Any]:
@@ -48,7 +53,10 @@ _ERRORS: dict[str, dict[str, Any]] = {
     "413": _error("The body is over the size limit (JOBQUEUE_MAX_BODY_BYTES, 256 KiB by default)."),
     "415": _error("The body was declared (Content-Type) as something other than JSON."),
     "422": _error("A field or parameter is missing, unknown, of the wrong type or out of range (details.field)."),
-    "500": _error("Unexpected failure, or a misconfigured service; details.request_id identifies it in the logs."),
+    "500": _error(
+        "Unexpected failure, or a misconfigured service (said in general terms: the log has the detail); "
+        "details.request_id identifies it in the logs."
+    ),
     "503": _error(
         "The database is unreachable.",
         {"Retry-After": _header("Seconds to wait before trying again.")},
@@ -75,18 +83,19 @@ _ID_ERRORS = ("401", "404", "422", "503")
 
 def _links(pointer: str, *operations: str) -> dict[str, Any]:
     """Links from a response holding a job (at ``pointer``) to the routes that take
-    its id: clients and stateful testing follow them with real ids."""
+    its id: clients and stateful testing follow them with real ids (and signalJob
+    with a constant name: what a job waits for is its task's to say)."""
     return {
         op[0].upper() + op[1:]: {
             "operationId": op,
-            "parameters": {"id": f"$response.body#{pointer}"},
+            "parameters": {"id": f"$response.body#{pointer}", **({"name": "go"} if op == "signalJob" else {})},
             "description": f"{op} for the job this response holds.",
         }
         for op in operations
     }
 
 
-_BY_ID = ("getJob", "cancelJob", "retryJob")
+_BY_ID = ("getJob", "cancelJob", "signalJob", "retryJob")
 
 
 def _with_links(response: dict[str, Any], links: dict[str, Any]) -> dict[str, Any]:
@@ -107,11 +116,7 @@ PATHS: dict[str, Any] = {
                     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": NO_NUL},
                 }
             ],
-            "requestBody": {
-                "required": True,
-                "description": "JSON; a body without a Content-Type is read as JSON too.",
-                "content": {"application/json": {"schema": ref("JobSubmission")}},
-            },
+            "requestBody": _body(ref("JobInput")),
             "responses": _responses(
                 {
                     "202": _with_links(_json(ref("JobBody"), "Accepted: a new job."), _links("/job/id", *_BY_ID)),
@@ -121,6 +126,7 @@ PATHS: dict[str, Any] = {
                     ),
                 },
                 *_BODY_ERRORS,
+                e422=_error("A bad field (details.field), or depends_on names a job that does not exist."),
             ),
         },
         "get": {
@@ -160,16 +166,15 @@ PATHS: dict[str, Any] = {
     "/jobs/batch": {
         "post": {
             "operationId": "submitBatch",
-            "summary": "Submit up to 1,000 jobs, all or nothing",
-            "requestBody": {
-                "required": True,
-                "description": "JSON; a body without a Content-Type is read as JSON too.",
-                "content": {"application/json": {"schema": ref("BatchSubmission")}},
-            },
+            "summary": "Submit up to 1,000 jobs, all or nothing, with a then job if asked",
+            "requestBody": _body(ref("BatchSubmission")),
             "responses": _responses(
-                {"202": _json(ref("BatchBody"), "Accepted: the jobs, in the order sent.")},
+                {"202": _json(ref("BatchBody"), "Accepted: the jobs, in the order sent, and then.")},
                 *_BODY_ERRORS,
-                e422=_error("One job is invalid (details.field, e.g. jobs[3].task); nothing was enqueued."),
+                e422=_error(
+                    "One job is invalid (details.field, e.g. jobs[3].task), or the keys are repeated, "
+                    "unknown or in a circle (field jobs, the message naming them); nothing was enqueued."
+                ),
             ),
         },
     },
@@ -184,13 +189,38 @@ PATHS: dict[str, Any] = {
     "/jobs/{id}/cancel": {
         "post": {
             "operationId": "cancelJob",
-            "summary": "Cancel a pending job",
+            "summary": "Cancel a job that has not finished; a running one is asked to stop",
+            "description": "A pending, waiting or blocked job is cancelled at once (200). A running one is asked to "
+            "stop (202): its drain learns of it within a second, job.cancel_requested turns true and its next "
+            "job.step raises Cancelled (an async task gets CancelledError at its next await); it ends cancelled, "
+            "not retried, and a result it returns after that is dropped.",
             "parameters": [_ID],
             "responses": _responses(
-                {"200": _with_links(_json(ref("JobBody"), "The cancelled job."), _links("/job/id", "retryJob"))},
+                {
+                    "200": _with_links(_json(ref("JobBody"), "The cancelled job."), _links("/job/id", "retryJob")),
+                    "202": _json(ref("JobBody"), "The running job, asked to stop (cancel_requested true)."),
+                },
                 *_ID_ERRORS,
                 "409",
-                e409=_error("The job is not pending (details.state)."),
+                e409=_error("The job has finished: succeeded, failed or cancelled (details.state)."),
+            ),
+        },
+    },
+    "/jobs/{id}/signals/{name}": {
+        "post": {
+            "operationId": "signalJob",
+            "summary": "Deliver a signal (the body: any JSON value) to a durable job",
+            "description": "A job waiting in job.wait_for(name) becomes due at once and takes the value; one sent "
+            "before the wait is kept until the wait takes it (a later one of the same name replaces it).",
+            "parameters": [_ID, {"name": "name", "in": "path", "required": True, "schema": SIGNAL_NAME}],
+            "requestBody": _body(ref("Signal"), required=False, what="JSON, the signal's value (none: null)"),
+            "responses": _responses(
+                {"202": _json(ref("JobBody"), "Delivered: the job as it is now (pending if it waited for it).")},
+                *_BODY_ERRORS,
+                "404",
+                "409",
+                e409=_error("The job has finished: it takes no more signals (details.state)."),
+                e422=_error("A bad id or name, or a value over JOBQUEUE_MAX_BODY_BYTES of JSON (details.field)."),
             ),
         },
     },
@@ -211,11 +241,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "process",
             "summary": "Drain due jobs within this invocation's remaining time",
-            "requestBody": {
-                "required": False,
-                "description": "JSON; a body without a Content-Type is read as JSON too.",
-                "content": {"application/json": {"schema": ref("ProcessOptions")}},
-            },
+            "requestBody": _body(ref("ProcessOptions"), required=False),
             "responses": _responses(
                 {"200": _json(ref("DrainBody"), "What the drain did and why it stopped.")},
                 *_BODY_ERRORS,
@@ -252,11 +278,7 @@ PATHS: dict[str, Any] = {
                     "schema": {"type": "string", "pattern": QUEUE_PATTERN},
                 }
             ],
-            "requestBody": {
-                "required": True,
-                "description": "JSON; a body without a Content-Type is read as JSON too.",
-                "content": {"application/json": {"schema": ref("QueueSettings")}},
-            },
+            "requestBody": _body(ref("QueueSettings")),
             "responses": _responses(
                 {"200": _json(ref("QueueBody"), "The queue with its settings now.")},
                 *_BODY_ERRORS,
@@ -279,13 +301,21 @@ PATHS: dict[str, Any] = {
     "/health": {
         "get": {
             "operationId": "health",
-            "summary": "Database reachable and schema migrated; needs no token",
-            "security": [],
+            "summary": "Alive without a token; with one, database reachable and schema migrated",
+            "description": "Without an Authorization header the answer is shallow: no database query. With a "
+            "valid token (or when JOBQUEUE_AUTH=none) it is the deep check, whose answer, good or bad, each "
+            "container keeps for 5 s. A wrong token is a 401.",
+            "security": [{}, {"bearer": []}],
             "responses": _responses(
-                {"200": _json(ref("HealthBody"), "Healthy.")},
+                {"200": _json(ref("HealthBody"), "Healthy: shallow without a token, deep with one.")},
+                "401",
                 "503",
+                e401=_error(
+                    "An Authorization header was sent, and its token is not valid.",
+                    {"WWW-Authenticate": _header('Bearer realm="jobqueue"')},
+                ),
                 e503=_error(
-                    "The database is unreachable or its schema is not migrated.",
+                    "The deep check: the database is unreachable or its schema is not migrated.",
                     {"Retry-After": _header("Seconds to wait before trying again.")},
                 ),
             ),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...actions.signals import MAX_NAME as MAX_SIGNAL_NAME
 from ...rules import (
     MAX_ATTEMPTS,
     MAX_BATCH,
@@ -34,11 +35,35 @@ from ...rules import (
     QUEUE_NAME,
 )
 from ...states import ALL as STATES
+from ...store.jobs import MAX_CHILDREN_SHOWN
+from ...store.workflows import MAX_PARENTS
+from ...tasks.graph import MAX_KEY as MAX_BATCH_KEY
 
 # The queue-name rule, anchored as JSON Schema patterns are not.
 QUEUE_PATTERN = "^" + QUEUE_NAME.pattern + "$"
 # Text PostgreSQL can store: no NUL character anywhere.
 NO_NUL = "^[^\\u0000]*$"
+# A signal's name (the path parameter): 1 to 200 printable characters. The
+# pattern shows the ASCII ones; any printable Unicode text is taken too (no
+# control or format character, no unassigned code point).
+SIGNAL_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_SIGNAL_NAME,
+    "pattern": "^[ -~]+$",
+    "description": "What the job's job.wait_for(name) waits for.",
+}
+# A batch job's key: 1 to 200 printable characters. The pattern leaves out the
+# control characters; the server refuses every other unprintable one too
+# (format characters, separators other than the space, unassigned code points).
+BATCH_KEY = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_BATCH_KEY,
+    "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+}
+# Job ids, as a job object lists its parents and children.
+JOB_IDS = {"type": "array", "items": {"type": "string", "format": "uuid"}}
 # run_at is stored in UTC between 1970 and 9999: no year outside that may be sent.
 # (A time on 1970-01-01 or 9999-12-31 whose offset takes it out of range in UTC
 # is refused too; the description says so, as a pattern cannot.)
@@ -72,7 +97,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["task"],
-        "description": "Give run_at or delay_seconds, not both. An optional field that is null is left out.",
+        "description": "A job as submitted, alone (JobInput) or in a batch. Give run_at or delay_seconds, not "
+        "both. An optional field that is null is left out. key and after are for the jobs of a batch only.",
         "not": {
             "required": ["run_at", "delay_seconds"],
             "properties": {"run_at": {"type": "string"}, "delay_seconds": {"type": "number"}},
@@ -123,7 +149,8 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["number", "null"],
                 "minimum": MIN_TIMEOUT_SECONDS,
                 "maximum": MAX_TIMEOUT_SECONDS,
-                "description": "The task's (30 unless it says) when left out.",
+                "description": "The task's when left out. When neither names one, the job runs for 30 s, "
+                "or for a drain's whole budget when the function's timeout leaves less.",
             },
             "idempotency_key": {
                 "type": ["string", "null"],
@@ -132,7 +159,54 @@ SCHEMAS: dict[str, Any] = {
                 "pattern": NO_NUL,
                 "description": "A repeated key returns the existing job instead of a new one.",
             },
+            "depends_on": {
+                "type": ["array", "null"],
+                "minItems": 1,
+                "maxItems": MAX_PARENTS,
+                "uniqueItems": True,
+                "items": {"type": "string", "format": "uuid"},
+                "description": "Parents: ids of existing jobs, none twice (an id no job has refuses the submit: "
+                "422, details.field depends_on). The job is blocked until every parent has succeeded, then "
+                "pending; parents that ended already count at once. Its task reads their results from "
+                "job.parents, by id.",
+            },
+            "on_parent_failure": {
+                "enum": ["cancel", "run", None],
+                "description": "What a parent that ends failed or cancelled does to this job. cancel (the "
+                "default): it ends cancelled with an error of type ParentFailed naming that parent, and its own "
+                "children after it. run: it runs anyway once no parent is left to end; job.parents gives the "
+                "failed parent as {state, error}.",
+            },
+            "key": {
+                "anyOf": [BATCH_KEY, {"type": "null"}],
+                "description": "In a batch only: the job's name, unique within the batch, which other jobs of "
+                "the batch name in after, and by which its children's job.parents holds its result. 1 to "
+                f"{MAX_BATCH_KEY} printable characters.",
+            },
+            "after": {
+                "type": ["array", "null"],
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": BATCH_KEY,
+                "description": "In a batch only: the keys of jobs of the same batch this one waits for, as "
+                "depends_on waits for ids (both may be given). A key no job of the batch has, a key two jobs "
+                "have, or jobs waiting for each other in a circle refuse the whole batch: 422, details.field "
+                "jobs, the message naming them.",
+            },
         },
+    },
+    "JobInput": {
+        "description": "The body of POST /jobs: one job (key and after belong to a batch's jobs).",
+        "allOf": [ref("JobSubmission")],
+        "properties": {"key": False, "after": False},
+    },
+    "ThenJob": {
+        "description": "A batch's then job: one more job, blocked until every job of the batch has ended, in any "
+        "final state, then run once; its job.parents holds each job's result, or {state, error} for one that "
+        "did not succeed, by key (by id for a job without one). It takes no key, after, depends_on or "
+        "on_parent_failure.",
+        "allOf": [ref("JobSubmission")],
+        "properties": {"key": False, "after": False, "depends_on": False, "on_parent_failure": False},
     },
     "Payload": {
         "type": "object",
@@ -171,14 +245,34 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "string", "format": "uuid"},
             "task": {"type": "string"},
             "queue": {"type": "string"},
-            "state": {"enum": list(STATES)},
+            "state": {
+                "enum": list(STATES),
+                "description": "pending (due now or later: run_at says when), running, succeeded, failed, "
+                "cancelled; waiting: a durable job suspended itself in job.sleep or job.wait_for (no drain "
+                "holds it, waiting_for says until what); blocked: a job of a workflow whose parents have not "
+                "all succeeded (a batch's then job: whose batch has not ended), depends_on names them.",
+            },
             "priority": {"type": "integer"},
             "payload": {"type": "object"},
-            "attempts": {"type": "integer", "minimum": 0, "description": "How many times the job was claimed."},
+            "attempts": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "How many times the job was claimed; a run that ended in a sleep, a wait or a "
+                "snooze is not counted.",
+            },
             "max_attempts": {"type": "integer", "minimum": 1},
-            "timeout_seconds": {"type": "number"},
+            "timeout_seconds": {
+                "type": ["number", "null"],
+                "description": "null when neither the submit nor the task named one: the job then runs for 30 s, "
+                "or for a drain's whole budget when the function's timeout leaves less.",
+            },
             "idempotency_key": {"type": ["string", "null"]},
-            "run_at": {"type": "string", "format": "date-time"},
+            "run_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "Not before this time. null for a job that waits for a signal with no timeout "
+                "(it has no time to run at until the signal comes), and for one cancelled while it so waited.",
+            },
             "created_at": {"type": "string", "format": "date-time"},
             "started_at": {"type": ["string", "null"], "format": "date-time"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"},
@@ -191,7 +285,95 @@ SCHEMAS: dict[str, Any] = {
                 "description": "The last attempt's error.",
             },
             "errors": {"type": "array", "items": ref("AttemptError"), "description": "Every attempt's error."},
+            "progress": {
+                "oneOf": [{"type": "null"}, ref("Progress")],
+                "description": "The last job.progress a durable job reported; null if none.",
+            },
+            "steps": {
+                "type": ["array", "null"],
+                "items": ref("Step"),
+                "description": "A durable job's checkpoints, oldest first: completed steps, sleeps, waits and "
+                "the signals they took (their results are not shown); null for a job that made none.",
+            },
+            "waiting_for": {
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["sleep_until"],
+                        "description": "A job.sleep: it wakes at this time.",
+                        "properties": {"sleep_until": {"type": "string", "format": "date-time"}},
+                    },
+                    {
+                        "type": "object",
+                        "required": ["signal", "timeout_at"],
+                        "description": "A job.wait_for: the signal's name, and when the wait times out (null: never).",
+                        "properties": {
+                            "signal": {"type": "string"},
+                            "timeout_at": {"type": ["string", "null"], "format": "date-time"},
+                        },
+                    },
+                ],
+                "description": "What a waiting job waits for; null otherwise (a blocked job's parents are in "
+                "depends_on).",
+            },
+            "cancel_requested": {
+                "type": "boolean",
+                "description": "A cancel reached the job while it ran: it stops at its next step or await "
+                "and ends cancelled.",
+            },
+            "depends_on": {
+                **JOB_IDS,
+                "description": "A job of a workflow: the ids of its parents (depends_on, a batch's after, every "
+                "job of the batch for its then job). In GET /jobs/{id} of a job with parents or children, and in "
+                "the answer to a submit that used depends_on, after or then (where it may be empty); not in lists.",
+            },
+            "children": {
+                **JOB_IDS,
+                "maxItems": MAX_CHILDREN_SHOWN,
+                "description": f"GET /jobs/{{id}} of a job of a workflow: the ids of the jobs that wait for it, "
+                f"the first {MAX_CHILDREN_SHOWN:,} by id.",
+            },
+            "children_count": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Beside children: how many jobs wait for it in all.",
+            },
         },
+    },
+    "Progress": {
+        "type": "object",
+        "required": ["value", "message", "at"],
+        "properties": {
+            "value": {"type": "number", "description": "Any number; from 0 to 1 the dashboard draws a bar."},
+            "message": {"type": ["string", "null"]},
+            "at": {"type": "string", "format": "date-time", "description": "When it was written."},
+        },
+    },
+    "Step": {
+        "type": "object",
+        "required": ["name", "at"],
+        "description": "One checkpoint of a durable job, by its name (unique within the job).",
+        "properties": {
+            "name": {"type": "string"},
+            "at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When the step completed, or the sleep or wait began.",
+            },
+            "until": {"type": "string", "format": "date-time", "description": "A sleep: when it ends."},
+            "timeout_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "A wait: when it times out (null: never).",
+            },
+            "timed_out": {"type": "boolean", "description": "A wait that ended in its timeout (WaitTimeout)."},
+        },
+    },
+    "Signal": {
+        "description": "A signal's value: any JSON, null when the body is empty. At most JOBQUEUE_MAX_BODY_BYTES "
+        f"of JSON; no NUL character in any string or key, nested at most {MAX_JSON_DEPTH} levels deep.",
+        "anyOf": [ref("JsonValue")],
     },
     "AttemptError": {
         "type": "object",
@@ -204,7 +386,12 @@ SCHEMAS: dict[str, Any] = {
                 "description": "The exception's class name, or one of jobqueue's own: JobTimeout (the job "
                 "outlived its timeout), ProcessCrashed (the process running it died: killed, out of memory or "
                 "time), TimeoutExceedsBudget (its timeout is longer than any drain's budget), ResultTooLarge (it "
-                "returned more than JOBQUEUE_MAX_RESULT_BYTES of JSON; never retried).",
+                "returned more than JOBQUEUE_MAX_RESULT_BYTES of JSON; never retried), Cancelled (it raised Cancelled, "
+                "or a cancel reached it while it ran; the job ends cancelled, not retried), DurableError (a "
+                "durable job misused its handle: a step name used twice in one run, a step result over the "
+                "limit; never retried), WaitTimeout (a job.wait_for timed out and the task let it through), "
+                "ParentFailed (a parent, named by parent, ended failed or cancelled: the job is cancelled without "
+                "running; retrying that parent blocks it again).",
             },
             "message": {
                 "type": "string",
@@ -220,6 +407,11 @@ SCHEMAS: dict[str, Any] = {
                 "type": "boolean",
                 "description": "ProcessCrashed only: false when the job was running beside others, so the "
                 "death was not counted against its attempts (it then runs alone).",
+            },
+            "parent": {
+                "type": "string",
+                "format": "uuid",
+                "description": "ParentFailed only: the id of the parent that ended failed or cancelled.",
             },
         },
     },
@@ -244,12 +436,22 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["jobs"],
-        "properties": {"jobs": {"type": "array", "maxItems": MAX_BATCH, "items": ref("JobSubmission")}},
+        "description": "The whole batch is checked before anything is written: keys, after (no unknown or "
+        "repeated key, no circle) and every job's fields. With then (even null), jobs must not be empty.",
+        "dependentSchemas": {"then": {"properties": {"jobs": {"minItems": 1}}}},
+        "properties": {
+            "jobs": {"type": "array", "maxItems": MAX_BATCH, "items": ref("JobSubmission")},
+            "then": {"anyOf": [ref("ThenJob"), {"type": "null"}]},
+        },
     },
     "BatchBody": {
         "type": "object",
         "required": ["status", "jobs"],
-        "properties": {"status": {"const": "ok"}, "jobs": {"type": "array", "items": ref("Job")}},
+        "properties": {
+            "status": {"const": "ok"},
+            "jobs": {"type": "array", "items": ref("Job")},
+            "then": {**ref("Job"), "description": "The batch's then job, when the batch has one."},
+        },
     },
     "ProcessOptions": {
         "type": "object",
@@ -312,6 +514,19 @@ SCHEMAS: dict[str, Any] = {
                         "type": "integer",
                         "description": "Suspects this drain ran with nothing beside them: jobs that were running "
                         "when a drain's process died.",
+                    },
+                    "suspended": {
+                        "type": "integer",
+                        "description": "Durable jobs whose run ended in job.sleep or job.wait_for: they wait, "
+                        "holding no slot.",
+                    },
+                    "snoozed": {
+                        "type": "integer",
+                        "description": "Jobs that raised Snooze: pending again later, the run not counted.",
+                    },
+                    "cancelled": {
+                        "type": "integer",
+                        "description": "Jobs that raised Cancelled, or that a cancel reached while they ran.",
                     },
                     "stopped": {
                         "enum": ["idle", "budget", "max_jobs", "limited", "max_drains"],
@@ -450,12 +665,29 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"status": {"const": "ok"}, "schedules": {"type": "array", "items": ref("Schedule")}},
     },
     "HealthBody": {
-        "type": "object",
-        "required": ["status", "database", "schema_version"],
-        "properties": {
-            "status": {"const": "ok"},
-            "database": {"const": "ok"},
-            "schema_version": {"type": "integer"},
-        },
+        "oneOf": [
+            {
+                "type": "object",
+                "description": "With a valid token (or JOBQUEUE_AUTH=none): the database answered and its schema "
+                "is the one this code needs (checked at most every 5 s per container).",
+                "required": ["status", "database", "schema_version"],
+                "properties": {
+                    "status": {"const": "ok"},
+                    "database": {"const": "ok"},
+                    "schema_version": {"type": "integer"},
+                },
+            },
+            {
+                "type": "object",
+                "description": "Without an Authorization header: the function runs and its configuration is sound; "
+                "the database was not asked.",
+                "required": ["status", "database", "hint"],
+                "properties": {
+                    "status": {"const": "ok"},
+                    "database": {"const": "unchecked"},
+                    "hint": {"type": "string"},
+                },
+            },
+        ],
     },
 }

@@ -16,6 +16,7 @@ from ... import rules
 from ...actions import jobs, queues
 from ...actions.table import perform
 from ...errors import ValidationError
+from .auth import authorize
 from .request import Request, Response, encode, fits
 from .router import Route, Router
 
@@ -39,6 +40,20 @@ def submit_job(request: Request) -> Response:
         request.call().db, request.json(), idempotency_key=request.headers.get("idempotency-key")
     )
     return Response(202 if created else 200, body)
+
+
+def cancel_job(request: Request) -> Response:
+    """200 for a job cancelled now; 202 for a running one asked to stop (its
+    drain learns of it within a second, and it ends cancelled)."""
+    body = perform("cancel", _job_id(request), request.call())
+    return Response(202 if body["job"]["state"] == "running" else 200, body)
+
+
+def signal_job(request: Request) -> Response:
+    """The body is the signal's value: any JSON (none: null)."""
+    value = request.json(required=False)
+    args = {"job_id": request.params["id"], "name": request.params["name"], "value": value}
+    return Response(202, perform("signal", args, request.call()))
 
 
 def submit_batch(request: Request) -> Response:
@@ -81,6 +96,26 @@ def configure_queue(request: Request) -> Response:
     return Response(200, body)
 
 
+# What GET /health answers without a token: the function runs and its
+# configuration is sound (a configuration error is a 500 before any route).
+SHALLOW_HEALTH = {
+    "status": "ok",
+    "database": "unchecked",
+    "hint": "send Authorization: Bearer <token> for the deep check (database reachable, schema version)",
+}
+
+
+def health(request: Request) -> Response:
+    """Without an Authorization header, the shallow answer: no database query, so
+    anyone may poll it (a load balancer, an uptime monitor) at no cost to the
+    database. With one, or with JOBQUEUE_AUTH=none, the deep check, cached per
+    container (actions.admin.health); a wrong token is a 401, as on every route."""
+    if request.config.auth != "none" and not request.headers.get("authorization"):
+        return Response(200, dict(SHALLOW_HEALTH))
+    authorize(request.headers, request.config)
+    return Response(200, perform("health", {}, request.call()))
+
+
 def openapi(request: Request) -> Response:
     from .openapi import document  # only a request for the document loads it
 
@@ -121,7 +156,21 @@ ROUTES: list[Route] = [
     Route("POST", "/jobs/batch", "submitBatch", submit_batch, "Submit many jobs, all or nothing", body="required"),
     Route("GET", "/jobs", "listJobs", list_jobs, "List jobs, newest first, filtered and keyset-paginated"),
     Route("GET", "/jobs/{id}", "getJob", act("status", _job_id), "One job's state, attempts, result and errors"),
-    Route("POST", "/jobs/{id}/cancel", "cancelJob", act("cancel", _job_id), "Cancel a pending job"),
+    Route(
+        "POST",
+        "/jobs/{id}/cancel",
+        "cancelJob",
+        cancel_job,
+        "Cancel a job that has not finished; a running one is asked to stop",
+    ),
+    Route(
+        "POST",
+        "/jobs/{id}/signals/{name}",
+        "signalJob",
+        signal_job,
+        "Deliver a signal (the body: any JSON value) to a durable job",
+        body="optional",
+    ),
     Route(
         "POST", "/jobs/{id}/retry", "retryJob", act("retry", _job_id), "Put a failed or cancelled job back to pending"
     ),
@@ -139,7 +188,14 @@ ROUTES: list[Route] = [
         "PATCH", "/queues/{name}", "configureQueue", configure_queue, "Pause, resume or limit a queue", body="required"
     ),
     Route("GET", "/schedules", "listSchedules", act("schedules"), "Periodic jobs with their last and next run"),
-    Route("GET", "/health", "health", act("health"), "Database reachable and schema version", auth=False),
+    Route(
+        "GET",
+        "/health",
+        "health",
+        health,
+        "Alive without a token; with one, database reachable and schema version",
+        auth=False,  # the route checks a token itself, when one is sent
+    ),
     Route("GET", "/openapi.json", "openapi", openapi, "This API as an OpenAPI 3 document"),
     Route("GET", "/ui", "dashboard", ui_page, "The dashboard page", auth=False),
     Route("GET", "/ui/{asset}", "dashboardAsset", ui_asset, "A file of the dashboard page", auth=False),

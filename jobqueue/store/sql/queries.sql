@@ -16,15 +16,17 @@
 -- Insert one job. A repeat of its id or idempotency key inserts nothing and
 -- returns no row; the caller then reads the existing job with find_existing.
 -- A job due now goes straight into the claim index (due); a later one waits
--- in jobs_scheduled_idx until a claim promotes it.
+-- in jobs_scheduled_idx until a claim promotes it. :delay is in microseconds,
+-- as in enqueue_many. Only the statement's now() (the job's created_at) comes
+-- back: the rest of the job is what the caller sent.
 INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
                   timeout_seconds, idempotency_key)
 SELECT CAST(:id AS uuid), :queue, :task, CAST(:payload AS jsonb), :priority, t.run_at, t.run_at <= now(),
        :max_attempts, CAST(:timeout AS float8), :idempotency_key
-FROM (SELECT COALESCE(CAST(:run_at AS timestamptz), now()) + make_interval(secs => CAST(:delay AS float8))
+FROM (SELECT COALESCE(CAST(:run_at AS timestamptz), now()) + CAST(:delay AS bigint) * interval '1 microsecond'
              AS run_at) AS t
 ON CONFLICT DO NOTHING
-RETURNING {job_columns};
+RETURNING {time:now()};
 
 -- name: enqueue_many
 -- plan: once
@@ -33,6 +35,10 @@ RETURNING {job_columns};
 -- arrays; its keys are short and defaults left out, since the server parses
 -- every byte: i id, q queue, t task, p payload, pr priority, r run_at,
 -- d delay in microseconds, m max_attempts, o timeout, k idempotency key.
+-- What every job of the batch has alike (its task, queue, max_attempts,
+-- timeout) comes once, as :queue, :task, :max_attempts and :timeout, and is
+-- left out of the records; such a parameter is null when its field differs
+-- between jobs, and each record then has its own.
 -- One row comes back, the statement's now() (every job's created_at)
 -- and the count; the rest of each job is what the caller sent. No ON CONFLICT:
 -- the ids are new, and a plain insert costs the server less than a
@@ -40,7 +46,9 @@ RETURNING {job_columns};
 WITH inserted AS (
     INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
                       timeout_seconds, idempotency_key)
-    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0), b.run_at, b.run_at <= now(), b.m, b.o, b.k
+    SELECT b.i, COALESCE(b.q, :queue), COALESCE(b.t, :task), COALESCE(b.p, '{}'), COALESCE(b.pr, 0),
+           b.run_at, b.run_at <= now(), COALESCE(b.m, CAST(:max_attempts AS int)),
+           COALESCE(b.o, CAST(:timeout AS float8)), b.k
     FROM (SELECT *, COALESCE(r, now()) + COALESCE(d, 0) * interval '1 microsecond' AS run_at
           FROM json_to_recordset(CAST(:batch AS json))
                AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
@@ -57,7 +65,9 @@ SELECT {time:now()}, (SELECT count(*) FROM inserted);
 WITH inserted AS (
     INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
                       timeout_seconds, idempotency_key)
-    SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0), b.run_at, b.run_at <= now(), b.m, b.o, b.k
+    SELECT b.i, COALESCE(b.q, :queue), COALESCE(b.t, :task), COALESCE(b.p, '{}'), COALESCE(b.pr, 0),
+           b.run_at, b.run_at <= now(), COALESCE(b.m, CAST(:max_attempts AS int)),
+           COALESCE(b.o, CAST(:timeout AS float8)), b.k
     FROM (SELECT *, COALESCE(r, now()) + COALESCE(d, 0) * interval '1 microsecond' AS run_at
           FROM json_to_recordset(CAST(:batch AS json))
                AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text)
@@ -95,13 +105,16 @@ SELECT jobqueue_claim(:worker, CAST(:queues AS text[]), :limit, CAST(:fits AS fl
 -- plan: once
 -- Lease one suspect to :worker, to run with nothing beside it (see
 -- jobqueue_claim_alone in migrations/0005_crash_isolation.sql).
-SELECT jobqueue_claim_alone(:worker, CAST(:queues AS text[]), CAST(:fits AS float8), CAST(:grace AS float8));
+SELECT jobqueue_claim_alone(:worker, CAST(:queues AS text[]), CAST(:fits AS float8), CAST(:cap AS float8),
+                            CAST(:grace AS float8));
 
 -- name: reclaim
 -- The batch a claim took when its answer was lost with the connection: the
--- jobs this worker holds (worker ids are unique per drain), in claim order.
+-- jobs this worker holds (worker ids are unique per drain), in claim order,
+-- each with the timeout it was claimed with (its drain's whole budget :cap).
 SELECT '{"j":' || COALESCE(CAST(json_agg(json_build_array(id, task, payload, attempts, max_attempts + forgiven,
-                                                            timeout_seconds, queue,
+                                                            jobqueue_timeout(timeout_seconds, CAST(:cap AS float8), 'Infinity'),
+                                                            queue,
                                                             extract(epoch FROM started_at - run_at))
                                           ORDER BY priority, run_at, id) AS text), '[]')
        || ',"d":[],"c":[],"w":null,"p":0}'
@@ -133,12 +146,13 @@ WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w;
 -- name: renew_leases
 -- Extend the leases of claimed jobs still waiting their turn in this worker,
 -- so a slow batch does not look lost while it is being worked through: each
--- must last through the job about to run (x seconds more) and then its own.
+-- must last through the job about to run (x seconds more) and then its own
+-- run (t, the timeout it was claimed with).
 -- The ids renewed come back; one missing was rescued meanwhile and is not
 -- this worker's to run any more.
 UPDATE jobs AS j
-SET lease_expires_at = now() + make_interval(secs => j.timeout_seconds + :grace + COALESCE(o.x, 0))
-FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text, x float8)
+SET lease_expires_at = now() + make_interval(secs => COALESCE(o.t, j.timeout_seconds) + :grace + COALESCE(o.x, 0))
+FROM json_to_recordset(CAST(:batch AS json)) AS o(i uuid, a int, w text, x float8, t float8)
 WHERE j.id = o.i AND j.attempts = o.a AND j.worker_id = o.w
 RETURNING CAST(j.id AS text);
 
@@ -275,7 +289,9 @@ WITH RECURSIVE every_queue AS (
     WHERE tops.id >= floor.id
 )
 SELECT {job_columns} FROM jobs
-WHERE id IN (SELECT id FROM newest ORDER BY id DESC LIMIT :limit)
+-- By primary key from an array, as the claim does: with IN (subquery), a
+-- small table's plan may hash all of it for a page of rows.
+WHERE id = ANY(ARRAY(SELECT id FROM newest ORDER BY id DESC LIMIT :limit))
 ORDER BY id DESC;
 
 -- name: list_queue_state
@@ -330,21 +346,31 @@ WITH running AS MATERIALIZED (
     SELECT id FROM running
 )
 SELECT {job_columns} FROM jobs
-WHERE id IN (SELECT id FROM newest ORDER BY id DESC LIMIT :limit)
+-- By primary key from an array, as the claim does: with IN (subquery), a
+-- small table's plan may hash all of it for a page of rows.
+WHERE id = ANY(ARRAY(SELECT id FROM newest ORDER BY id DESC LIMIT :limit))
 ORDER BY id DESC;
 
 -- name: cancel
--- Cancel a job that has not started. A job a worker holds is not pending, so a
--- cancel racing a claim either wins before it or matches nothing after it.
-UPDATE jobs SET state = 'cancelled', finished_at = now()
-WHERE id = CAST(:id AS uuid) AND state = 'pending'
+-- Cancel a job: one that is not running ends cancelled now; one that runs is
+-- asked to stop (cancel_requested), and the drain that holds it learns of it
+-- within a second (cancels_requested). A job a worker holds is not pending,
+-- so a cancel racing a claim either wins before it or asks the new run to stop.
+UPDATE jobs
+SET state = CASE WHEN state = 'running' THEN state ELSE 'cancelled' END,
+    finished_at = CASE WHEN state = 'running' THEN finished_at ELSE now() END,
+    cancel_requested = (state = 'running'),
+    waiting_for = CASE WHEN state = 'running' THEN waiting_for END
+WHERE id = CAST(:id AS uuid) AND state IN ('pending', 'waiting', 'blocked', 'running')
 RETURNING {job_columns};
 
 -- name: retry
 -- Put a failed or cancelled job back to pending now, granting one more attempt
 -- when it had used them all (a crasher too: it runs beside others again, and
--- a death there makes it a suspect as it would any job).
+-- a death there makes it a suspect as it would any job). A durable job keeps
+-- its checkpoints: it resumes after its last completed step.
 UPDATE jobs SET state = 'pending', run_at = now(), due = true, suspect = false, finished_at = NULL,
+    cancel_requested = false, waiting_for = NULL,
     max_attempts = GREATEST(max_attempts, attempts - forgiven + 1)
 WHERE id = CAST(:id AS uuid) AND state IN ('failed', 'cancelled')
 RETURNING {job_columns};
@@ -582,3 +608,145 @@ SELECT COALESCE(last_slot, first_seen) FROM schedules WHERE name = :schedule FOR
 -- Record the last slot enqueued (same transaction as the enqueue); never backwards.
 UPDATE schedules SET last_slot = CAST(:slot AS timestamptz), updated_at = now()
 WHERE name = :schedule AND COALESCE(last_slot, first_seen) < CAST(:slot AS timestamptz);
+
+-- Durable jobs (migrations/0007_durable_jobs.sql). Each statement below is
+-- run only by a task that takes a ``job`` argument, or by a signal; every
+-- write by the job's own run is guarded by (id, attempt, worker), so a run
+-- that lost its lease changes nothing.
+
+-- name: durable_state
+-- plan: once
+-- What a durable run replays from: its checkpoints and the signals waiting;
+-- and whether a cancel was asked for, and the run still holds the job.
+SELECT steps, signals, cancel_requested, (attempts = :attempt AND worker_id = :worker)
+FROM jobs WHERE id = CAST(:id AS uuid);
+
+-- name: checkpoint
+-- plan: once
+-- Keep one step's entry (its result, or the start of a sleep or a wait)
+-- before the task goes on.
+UPDATE jobs SET steps = coalesce(steps, '{}') || jsonb_build_object(CAST(:step AS text), CAST(:entry AS jsonb))
+WHERE id = CAST(:id AS uuid) AND attempts = :attempt AND worker_id = :worker
+RETURNING 1;
+
+-- name: consume_signal
+-- plan: once
+-- Take a delivered signal as the result of the wait of the same name.
+UPDATE jobs
+SET steps = coalesce(steps, '{}') || jsonb_build_object(
+        CAST(:step AS text), jsonb_build_object('r', signals -> CAST(:step AS text), 'at', CAST(:at AS text))),
+    signals = signals - CAST(:step AS text)
+WHERE id = CAST(:id AS uuid) AND attempts = :attempt AND worker_id = :worker
+  AND jsonb_exists(coalesce(signals, '{}'), CAST(:step AS text))
+RETURNING steps -> CAST(:step AS text) -> 'r';
+
+-- name: suspend
+-- plan: once
+-- End the run until :until (NULL: until a signal): the job waits outside
+-- the claim index, in the promotion's (run_at 'infinity' without a
+-- timeout), holding no slot and no concurrency unit, and the run is not
+-- counted. Nothing matches when the awaited signal has already arrived or a
+-- cancel was asked for: the caller reads which, and goes on.
+UPDATE jobs
+SET state = 'waiting', due = false, run_at = coalesce(CAST(:until AS timestamptz), 'infinity'),
+    attempts = attempts - 1, worker_id = NULL, lease_expires_at = NULL,
+    waiting_for = CAST(:waiting_for AS jsonb),
+    steps = coalesce(steps, '{}') || jsonb_build_object(CAST(:step AS text), CAST(:entry AS jsonb))
+WHERE id = CAST(:id AS uuid) AND attempts = :attempt AND worker_id = :worker AND NOT cancel_requested
+  AND (CAST(:signal AS text) IS NULL OR NOT jsonb_exists(coalesce(signals, '{}'), CAST(:signal AS text)))
+RETURNING 1;
+
+-- name: progress
+-- plan: once
+UPDATE jobs SET progress = CAST(:progress AS jsonb)
+WHERE id = CAST(:id AS uuid) AND attempts = :attempt AND worker_id = :worker;
+
+-- name: cancels_requested
+-- plan: once
+-- Which of a drain's running jobs were asked to stop: one probe per job by
+-- primary key, once a second per drain, and only while a job has run that long.
+SELECT CAST(id AS text) FROM jobs
+WHERE id = ANY(CAST(:ids AS uuid[])) AND state = 'running' AND cancel_requested;
+
+-- name: signal
+-- Deliver a signal: kept until a wait of that name takes it; a job waiting
+-- for it becomes due now. Nothing matches for a finished job or none.
+UPDATE jobs
+SET signals = coalesce(signals, '{}') || jsonb_build_object(CAST(:signal AS text), CAST(:value AS jsonb)),
+    state = CASE WHEN state = 'waiting' AND waiting_for ->> 'signal' = :signal THEN 'pending' ELSE state END,
+    due = CASE WHEN state = 'waiting' AND waiting_for ->> 'signal' = :signal THEN true ELSE due END,
+    run_at = CASE WHEN state = 'waiting' AND waiting_for ->> 'signal' = :signal THEN now() ELSE run_at END,
+    waiting_for = CASE WHEN state = 'waiting' AND waiting_for ->> 'signal' = :signal THEN NULL ELSE waiting_for END
+WHERE id = CAST(:id AS uuid) AND state IN ('pending', 'running', 'waiting', 'blocked')
+RETURNING {job_columns};
+
+-- Workflows (migrations/0008_workflows.sql). Run only for jobs that have
+-- parents or children: a plain job's submit and outcome never reach them.
+
+-- name: enqueue_flow
+-- Insert the jobs of a workflow submit in one statement: those that wait for
+-- parents (n, how many) blocked, outside every index a claim or a promotion
+-- reads, each saying what a parent's failure does to it (f: 'run', or null
+-- to cancel); the others as enqueue_many inserts them. jobqueue_link then
+-- counts the parents that have ended already. Ids (and keys) seen before
+-- insert nothing; the ids inserted come back.
+INSERT INTO jobs (id, queue, task, payload, priority, run_at, due, max_attempts,
+                  timeout_seconds, idempotency_key, state, parents_left, on_parent_failure)
+SELECT b.i, b.q, b.t, COALESCE(b.p, '{}'), COALESCE(b.pr, 0), b.run_at, b.n IS NULL AND b.run_at <= now(), b.m, b.o,
+       b.k, CASE WHEN b.n IS NULL THEN 'pending' ELSE 'blocked' END, b.n, b.f
+FROM (SELECT *, COALESCE(r, now()) + COALESCE(d, 0) * interval '1 microsecond' AS run_at
+      FROM json_to_recordset(CAST(:batch AS json))
+           AS b(i uuid, q text, t text, p jsonb, pr smallint, r timestamptz, d bigint, m int, o float8, k text,
+                n int, f text)
+     ) AS b
+ON CONFLICT DO NOTHING
+RETURNING CAST(id AS text);
+
+-- name: jobs_by_id
+-- Jobs as they stand, by id (a workflow submit's, after linking).
+SELECT {job_columns} FROM jobs WHERE id = ANY(CAST(:ids AS uuid[]));
+
+-- name: link
+SELECT CAST(jobqueue_link(CAST(:edges AS json)) AS text[]);
+
+-- name: job_links
+-- A job's parents, and its children (the first :limit, and how many in all).
+SELECT ARRAY(SELECT CAST(parent AS text) FROM job_edges WHERE child = CAST(:id AS uuid) ORDER BY parent),
+       ARRAY(SELECT CAST(child AS text) FROM job_edges WHERE parent = CAST(:id AS uuid) ORDER BY child LIMIT :limit),
+       (SELECT count(*) FROM job_edges WHERE parent = CAST(:id AS uuid));
+
+-- name: parents_of
+-- What a child's job.parents holds: each parent's key (in its batch) or id,
+-- state, result and last error.
+SELECT e.key, CAST(p.id AS text), p.state, p.result, p.errors -> -1
+FROM job_edges AS e JOIN jobs AS p ON p.id = e.parent
+WHERE e.child = CAST(:id AS uuid)
+ORDER BY e.key NULLS LAST, p.id;
+
+-- Timers (migrations/0009_timers.sql). Run only where timers are on, and
+-- never for a job due now.
+
+-- name: arm_timer
+-- plan: once
+-- Arm a wake at :at unless one as early is armed and has not fired: one row
+-- back means "send the message". A row that does not match is not locked.
+UPDATE jobqueue_timer SET armed_at = CAST(:at AS timestamptz)
+WHERE id = 1 AND (armed_at IS NULL OR armed_at > CAST(:at AS timestamptz) OR armed_at < now())
+RETURNING CAST(extract(epoch FROM CAST(:at AS timestamptz) - now()) AS float8);
+
+-- name: disarm_timer
+-- A message that could not be sent: forget the wake it stood for.
+UPDATE jobqueue_timer SET armed_at = NULL WHERE id = 1 AND armed_at = CAST(:at AS timestamptz);
+
+-- name: timer_fired
+-- The timer message of the wake armed for :due came (a stale one, for a
+-- wake since replaced, matches nothing).
+UPDATE jobqueue_timer SET armed_at = NULL WHERE id = 1 AND armed_at = CAST(:due AS timestamptz);
+
+-- name: next_start
+-- When the earliest job not yet due becomes due: a scheduled job, a retry, a
+-- snooze, or a durable job's sleep or wait timeout. The first entry of the
+-- promotion's index, whatever the table holds.
+SELECT {time:run_at}, CAST(extract(epoch FROM run_at - now()) AS float8) FROM jobs
+WHERE ((state = 'pending' AND NOT due AND NOT suspect) OR state = 'waiting') AND run_at < 'infinity'
+ORDER BY run_at LIMIT 1;

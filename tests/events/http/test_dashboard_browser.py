@@ -21,7 +21,7 @@ import pytest
 from tests.support import chromium
 from tests.support.localstack import Stack, call, free_port, stack_env
 
-TOKEN = "browser-test-token"
+TOKEN = "browser-test-token-0123456789abcdef"
 HOSTILE = {"x": '<img src=x onerror="window.__pwned=1">', "y": "<script>window.__pwned=2</script>"}
 WAIT_MS = 20_000  # for what the page shows after a refresh (every 5 s) or a drain (every 0.5 s)
 
@@ -49,8 +49,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def stack(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One local stack for the module, on the test database, draining every 0.5 s; yields its URL."""
-    started = Stack(stack_env(**server_env, JOBQUEUE_API_TOKEN=TOKEN), tmp_path_factory.mktemp("ui"), free_port())
+    """One local stack for the module, on the test database, draining every 0.5 s,
+    with the tests' tasks (durable ones among them); yields its URL."""
+    env = stack_env(**server_env, JOBQUEUE_API_TOKEN=TOKEN, JOBQUEUE_TASK_MODULES="tests.support.tasks")
+    started = Stack(env, tmp_path_factory.mktemp("ui"), free_port())
     try:
         url = started.wait_ready()
         assert started.printed("dashboard") == f"{url}/ui"  # serve says where the page is
@@ -500,7 +502,9 @@ def test_without_queue_settings_deployed_the_counts_come_from_stats(stack: str, 
     sign_in(page, stack)
     expect(page.locator(f'#jobs tr[data-id="{job["id"]}"]')).to_be_visible(timeout=WAIT_MS)
     expect(page.locator('#queues tr[data-queue="ui-old"]')).to_be_visible(timeout=WAIT_MS)
-    counts_only = ["Queue", "Pending", "Running", "Failed", "Succeeded", "Cancelled", "Oldest pending"]
+    counts_only = [
+        "Queue", "Pending", "Waiting", "Blocked", "Running", "Failed", "Succeeded", "Cancelled", "Oldest pending",
+    ]  # fmt: skip
     assert page.locator("#queues thead th").all_text_contents() == counts_only
     expect(queue_cell(page, "ui-old", "Pending")).to_have_text("1")
     expect(page.locator("#queues button")).to_have_count(0)
@@ -531,3 +535,178 @@ def test_no_sideways_scrolling_on_a_phone_or_a_laptop(stack: str, watched: Any, 
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     box = page.locator("#detail").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+
+
+def test_a_waiting_durable_job_shows_its_steps_progress_and_what_it_waits_for(
+    stack: str, watched: Any, database: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    job = api(
+        stack, "POST", "/jobs", {"task": "tests.durable_wait", "queue": "ui-durable", "payload": {"timeout": 3600}}
+    )
+    job = wait_for_job(stack, job["job"]["id"], lambda j: j["state"] == "waiting")
+    assert job["waiting_for"]["signal"] == "go"
+    # A run reports progress and completes steps before it waits; this task does
+    # neither, so its row gets them as such a run writes them.
+    database.execute(
+        "UPDATE jobs SET steps = steps || jsonb_build_object('charge', jsonb_build_object('r', 'ch_1', 'at',"
+        " to_char((now() - interval '1 minute') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))),"
+        " progress = jsonb_build_object('value', 0.4, 'message', 'card charged', 'at',"
+        " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+        " WHERE id = CAST(:id AS uuid)",
+        id=job["id"],
+    )
+
+    page = watched().page
+    sign_in(page, stack)
+    # Listed with the state filter, and what it waits for said in its row.
+    page.locator("#filters select[name=state]").select_option("waiting")
+    page.locator("#filters button[type=submit]").click()
+    row = page.locator(f'#jobs tr[data-id="{job["id"]}"]')
+    expect(row).to_be_visible(timeout=WAIT_MS)
+    expect(row.locator(".badge")).to_have_text("waiting")
+    expect(row).to_contain_text("waits for go")
+    expect(queue_cell(page, "ui-durable", "Waiting")).to_have_text("1")
+    assert set(page.locator("#filters select[name=state] option").all_inner_texts()) >= {"waiting", "blocked"}
+
+    row.locator("td.task a").click()
+    detail = page.locator("#detail")
+    expect(detail.locator("#detail-title .badge")).to_have_text("waiting", timeout=WAIT_MS)
+    reason = detail.locator("dt", has_text="Waiting for").locator("xpath=following-sibling::dd[1]")
+    expect(reason).to_contain_text("the signal go, times out in 59 min")
+    bar = detail.locator(".progress progress")
+    expect(bar).to_have_attribute("value", "0.4")
+    expect(detail.locator(".progress")).to_contain_text("40%")
+    expect(detail.locator(".progress")).to_contain_text("card charged")
+    steps = detail.locator("ol.steps li")
+    expect(steps).to_have_count(2)
+    assert steps.evaluate_all("items => items.map((li) => li.dataset.step)") == ["charge", "go"]
+    expect(steps.first).to_contain_text("1 min ago")
+    expect(steps.nth(1)).to_contain_text("wait, times out in 59 min")
+    expect(detail.locator("#cancel")).to_be_enabled()
+    expect(detail.locator("#cancel")).to_have_text("Cancel")
+
+    # The signal resumes it: the wait becomes a step done, and the page says so on its next refresh.
+    api(stack, "POST", f"/jobs/{job['id']}/signals/go", {"parcel": "1Z"})
+    done = wait_for_job(stack, job["id"], lambda j: j["state"] == "succeeded")
+    assert done["result"] == {"got": {"parcel": "1Z"}}
+    page.locator("#filters button[type=reset]").click()
+    expect(detail.locator("#detail-title .badge")).to_have_text("succeeded", timeout=WAIT_MS)
+    expect(steps.nth(1)).not_to_contain_text("wait")
+    expect(detail.locator("dt", has_text="Waiting for")).to_have_count(0)
+    expect(detail.locator("#cancel")).to_be_disabled()
+
+
+def test_a_running_job_is_asked_to_stop_and_ends_cancelled(
+    stack: str, watched: Any, database: Any, tmp_path: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    log = tmp_path / "finished.log"
+    payload = {"path": str(log), "seconds": 20}
+    job = api(stack, "POST", "/jobs", {"task": "tests.durable_cancellable", "queue": "ui-stop", "payload": payload})
+    job = wait_for_job(stack, job["job"]["id"], lambda j: j["state"] == "running")
+
+    page = watched().page
+    sign_in(page, stack)
+    page.goto(f"{stack}/ui#job={job['id']}")
+    cancel = page.locator("#detail #cancel")
+    expect(cancel).to_have_text("Ask to stop", timeout=WAIT_MS)
+    expect(cancel).to_be_enabled()
+    cancel.click()
+    expect(page.locator("#notice")).to_contain_text("was asked to stop")
+    # Its drain learns of it within a second; the next step raises Cancelled.
+    ended = wait_for_job(stack, job["id"], lambda j: j["state"] != "running")
+    assert ended["state"] == "cancelled" and ended["cancel_requested"] is True
+    expect(page.locator("#detail-title .badge")).to_have_text("cancelled", timeout=WAIT_MS)
+    expect(page.locator("#detail")).to_contain_text("asked for while it ran")
+    expect(cancel).to_be_disabled()
+    expect(page.locator("#retry")).to_be_enabled()
+    assert not log.exists()  # it never finished
+
+
+def test_a_chain_shows_parents_and_children_as_links_and_blocked_jobs_what_they_wait_for(
+    stack: str, watched: Any, database: Any
+) -> None:
+    """a -> b -> c, a held back for an hour: b and c are blocked."""
+    from playwright.sync_api import expect
+
+    chain = [
+        {"task": "noop", "queue": "ui-flow", "key": "a", "delay_seconds": 3600},
+        {"task": "echo", "queue": "ui-flow", "key": "b", "after": ["a"]},
+        {"task": "echo", "queue": "ui-flow", "key": "c", "after": ["b"]},
+    ]
+    a, b, c = (job["id"] for job in api(stack, "POST", "/jobs/batch", {"jobs": chain})["jobs"])
+    page = watched().page
+    sign_in(page, stack)
+    expect(queue_cell(page, "ui-flow", "Blocked")).to_have_text("2", timeout=WAIT_MS)
+
+    # Listed as blocked, each saying what it waits for.
+    page.locator("#filters select[name=state]").select_option("blocked")
+    page.locator("#filters button[type=submit]").click()
+    for job_id in (b, c):
+        row = page.locator(f'#jobs tr[data-id="{job_id}"]')
+        expect(row.locator(".badge")).to_have_text("blocked", timeout=WAIT_MS)
+        expect(row).to_contain_text("waits for 1 parent", timeout=WAIT_MS)
+    expect(page.locator("#jobs tbody tr")).to_have_count(2)
+
+    # b: its parent a and its child c, each a link with its task and state.
+    page.locator(f'#jobs tr[data-id="{b}"] td.task a').click()
+    detail = page.locator("#detail")
+    parents, children = detail.locator('[data-related="parents"] li'), detail.locator('[data-related="children"] li')
+    expect(parents).to_have_count(1, timeout=WAIT_MS)
+    expect(parents.first).to_have_attribute("data-job", a)
+    expect(parents.first).to_contain_text("noop")
+    expect(parents.first.locator(".badge")).to_have_text("pending")
+    expect(children).to_have_count(1)
+    expect(children.first).to_have_attribute("data-job", c)
+    expect(children.first.locator(".badge")).to_have_text("blocked")
+    reason = detail.locator("dt", has_text="Waiting for").locator("xpath=following-sibling::dd[1]")
+    expect(reason).to_have_text("1 parent")
+    expect(detail.locator("[data-more]")).to_have_count(0)
+
+    # Clicking through: a (b is its child), back to b, on to c (b is its parent).
+    parents.first.locator("a").click()
+    expect(page).to_have_url(f"{stack}/ui#state=blocked&job={a}")
+    expect(detail.locator("#detail-title .badge")).to_have_text("pending", timeout=WAIT_MS)
+    expect(detail.locator('[data-related="parents"]')).to_have_count(0)
+    expect(children).to_have_count(1)
+    expect(children.first).to_have_attribute("data-job", b)
+    children.first.locator("a").click()
+    expect(parents.first).to_have_attribute("data-job", a, timeout=WAIT_MS)
+    children.first.locator("a").click()
+    expect(detail.locator("#detail-title")).to_contain_text("echo", timeout=WAIT_MS)
+    expect(parents.first).to_have_attribute("data-job", b)
+    expect(detail.locator('[data-related="children"]')).to_have_count(0)
+    expect(detail.locator("#cancel")).to_be_enabled()  # a blocked job can be cancelled
+
+
+def test_a_parent_failure_links_to_the_parent_and_many_children_are_counted(
+    stack: str, watched: Any, database: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    parent = api(stack, "POST", "/jobs", {"task": "fail", "queue": "ui-flow", "payload": {"permanent": True}})["job"]
+    child = api(stack, "POST", "/jobs", {"task": "echo", "queue": "ui-flow", "depends_on": [parent["id"]]})["job"]
+    wait_for_job(stack, child["id"], lambda j: j["state"] == "cancelled")
+
+    page = watched().page
+    sign_in(page, stack)
+    page.goto(f"{stack}/ui#job={child['id']}")
+    detail = page.locator("#detail")
+    error = detail.locator(".errors li").first
+    expect(error).to_contain_text("ParentFailed", timeout=WAIT_MS)
+    expect(error).to_contain_text(f"parent job {parent['id']} ended failed")
+    error.locator("a.parent-link").click()
+    expect(detail.locator("#detail-title")).to_contain_text("fail", timeout=WAIT_MS)
+    expect(detail.locator("#detail-title .badge")).to_have_text("failed")
+    expect(detail.locator('[data-related="children"] li')).to_have_count(1)
+
+    # More children than the page lists: the rest are counted.
+    many = api(stack, "POST", "/jobs", {"task": "noop", "queue": "ui-flow", "delay_seconds": 3600})["job"]
+    api(stack, "POST", "/jobs/batch", {"jobs": [{"task": "noop", "depends_on": [many["id"]]} for _ in range(103)]})
+    page.goto(f"{stack}/ui#job={many['id']}")
+    expect(detail.locator("h3", has_text="Children")).to_have_text("Children (103)", timeout=WAIT_MS)
+    expect(detail.locator('[data-related="children"] li')).to_have_count(100)
+    expect(detail.locator('[data-more="children"]')).to_have_text("and 3 more")

@@ -7,16 +7,18 @@ import dataclasses
 import io
 import json
 import re
+import time
 from typing import Any
 
 import pytest
 
 from jobqueue import log
-from jobqueue.errors import DatabaseUnavailable
+from jobqueue.actions import admin
+from jobqueue.errors import DatabaseUnavailable, SecretUnavailable
 from jobqueue.events.http import request
 from jobqueue.events.http.router import Route
 from jobqueue.events.http.routes import ROUTES
-from jobqueue.store import connection, jobs, queues
+from jobqueue.store import connection, jobs, queues, schema
 from tests.support.apigw import AUTH, TOKEN, assert_error, call, function_url, v1, v2
 from tests.support.aws import make_context
 
@@ -69,6 +71,8 @@ def _exercise(route: Route, make: Any, raw: Any) -> tuple[int, Any]:
         body = {"max_jobs": 5}
     elif route.name == "configureQueue":
         body = {"concurrency": 3}
+    elif route.name == "signalJob":
+        body = {"approved": True}
     status, _, answer = call(make(route.method, path, body, AUTH))
     return status, answer
 
@@ -79,6 +83,7 @@ EXPECTED = {
     "listJobs": (200, "jobs"),
     "getJob": (200, "job"),
     "cancelJob": (200, "job"),
+    "signalJob": (202, "job"),
     "retryJob": (200, "job"),
     "process": (200, "drain"),
     "stats": (200, "stats"),
@@ -488,19 +493,99 @@ def test_process_uses_the_remaining_time_and_options() -> None:
 # --- health ------------------------------------------------------------------------------
 
 
-def test_health_needs_no_token_and_reports_the_schema(settings_env: Any) -> None:
-    settings_env(JOBQUEUE_API_TOKEN="")
-    status, _, body = call(v2("GET", "/health"))
+def _unreachable(db_settings: Any) -> connection.Database:
+    database = connection.Database(dataclasses.replace(db_settings, host="127.0.0.1", port=1, connect_timeout=1))
+    connection.set_default(database)
+    return database
+
+
+@pytest.fixture
+def health_queries(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The databases the deep health check asked, one entry a query."""
+    asked: list[Any] = []
+    original = schema.schema_version
+
+    def counted(db: Any) -> Any:
+        asked.append(db)
+        return original(db)
+
+    monkeypatch.setattr(schema, "schema_version", counted)
+    return asked
+
+
+@pytest.mark.parametrize("tokens", ["configured", "none configured"])
+def test_health_without_a_token_is_shallow_and_asks_no_database(
+    settings_env: Any, db_settings: Any, health_queries: list[Any], tokens: str
+) -> None:
+    if tokens == "none configured":
+        settings_env(JOBQUEUE_API_TOKEN="")
+    _unreachable(db_settings)  # it would be a 503 if anything asked
+    for _ in range(3):
+        status, _, body = call(v2("GET", "/health"))
+        assert status == 200
+        assert (body["status"], body["database"]) == ("ok", "unchecked")
+        assert "token" in body["hint"]  # how to get the deep check
+    assert health_queries == []
+
+
+def test_health_with_a_token_is_the_deep_check(health_queries: list[Any]) -> None:
+    status, _, body = call(v2("GET", "/health", headers=AUTH))
     assert status == 200
-    assert body == {"status": "ok", "database": "ok", "schema_version": body["schema_version"]}
-    assert body["schema_version"] >= 1
+    assert body == {"status": "ok", "database": "ok", "schema_version": schema.latest_version()}
+    assert len(health_queries) == 1
+
+
+def test_health_with_auth_off_is_the_deep_check_without_a_token(settings_env: Any) -> None:
+    settings_env(JOBQUEUE_AUTH="none", JOBQUEUE_API_TOKEN="")
+    status, _, body = call(v2("GET", "/health"))
+    assert (status, body["database"]) == (200, "ok")
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer wrong-token-0123456789abcdefghijklmnop", f"Basic {TOKEN}", "Bearer", f"bearer {TOKEN}x"]
+)
+def test_health_with_a_wrong_token_is_a_401(header: str, health_queries: list[Any]) -> None:
+    status, headers, body = call(v2("GET", "/health", headers={"Authorization": header}))
+    assert status == 401
+    assert_error(body)
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    assert health_queries == []
+
+
+def test_deep_health_is_asked_once_per_container_and_ttl(
+    health_queries: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admin, "HEALTH_TTL_SECONDS", 0.5)
+    for _ in range(20):
+        assert call(v2("GET", "/health", headers=AUTH))[0] == 200
+    assert len(health_queries) == 1  # a flood costs one query
+    time.sleep(0.6)
+    assert call(v2("GET", "/health", headers=AUTH))[0] == 200
+    assert len(health_queries) == 2  # then the container asks again
+
+
+def test_deep_health_failures_are_cached_too(db_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    connects: list[Any] = []
+    original = connection.connect
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        connects.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(connection, "connect", counted)
+    monkeypatch.setattr(admin, "HEALTH_TTL_SECONDS", 0.5)
+    _unreachable(db_settings)
+    answers = [call(v2("GET", "/health", headers=AUTH)) for _ in range(5)]
+    assert [status for status, _, _ in answers] == [503] * 5
+    assert len(connects) == 1  # four of them never tried the database
+    time.sleep(0.6)
+    assert call(v2("GET", "/health", headers=AUTH))[0] == 503
+    assert len(connects) == 2
 
 
 def test_health_503_when_the_database_is_unreachable(db_settings: Any) -> None:
-    connection.set_default(
-        connection.Database(dataclasses.replace(db_settings, host="127.0.0.1", port=1, connect_timeout=1))
-    )
-    status, headers, body = call(v2("GET", "/health"))
+    _unreachable(db_settings)
+    status, headers, body = call(v2("GET", "/health", headers=AUTH))
     assert status == 503
     assert_error(body)
     assert "127.0.0.1" not in json.dumps(body) and "port" not in body["message"]
@@ -509,7 +594,7 @@ def test_health_503_when_the_database_is_unreachable(db_settings: Any) -> None:
 
 def test_health_503_when_the_schema_is_missing(db_settings: Any) -> None:
     connection.set_default(connection.Database(dataclasses.replace(db_settings, name="postgres")))
-    status, _, body = call(v2("GET", "/health"))
+    status, _, body = call(v2("GET", "/health", headers=AUTH))
     assert status == 503
     assert_error(body)
     assert "migrate" in body["message"]
@@ -545,13 +630,54 @@ def test_database_unavailable_mid_request_is_503(monkeypatch: pytest.MonkeyPatch
     assert "db.internal" not in json.dumps(body)
 
 
-def test_misconfiguration_fails_every_request_naming_the_variable(settings_env: Any) -> None:
+def test_misconfiguration_fails_every_request_naming_the_variable_only_in_the_log(
+    settings_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings_env(JOBQUEUE_MAX_BODY_BYTES="lots")
-    for event in (v2("GET", "/health"), v2("POST", "/jobs", {"task": "echo"}, AUTH)):
-        status, _, body = call(event)
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    events = [
+        v2("GET", "/health"),
+        v2("GET", "/health", headers=AUTH),
+        v2("POST", "/jobs", {"task": "echo"}, AUTH),
+        v1("GET", "/stats"),
+        v2("GET", "/ui"),
+        v2("OPTIONS", "/jobs"),
+    ]
+    for n, event in enumerate(events):
+        status, _, body = call(event, make_context(request_id=f"req-config-{n}"))
         assert status == 500
         assert_error(body)
-        assert "JOBQUEUE_MAX_BODY_BYTES" in body["message"]
+        assert body == {
+            "status": "error",
+            "message": "the service is misconfigured; its log has the detail",
+            "details": {"request_id": f"req-config-{n}"},
+        }
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    for n in range(len(events)):
+        (line,) = [e for e in logged if e["event"] == "config_error" and e.get("request_id") == f"req-config-{n}"]
+        assert "JOBQUEUE_MAX_BODY_BYTES" in line["error"]
+
+
+def test_a_secret_that_cannot_be_read_mid_request_stays_in_the_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An AWS error code (here from the database secret, read on first use) is detail
+    for the operator: the HTTP caller gets the general message and the request id."""
+    detail = "DB_SECRET_ARN arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf: cannot read the secret"
+
+    def refused(db: Any) -> None:
+        raise SecretUnavailable(f"{detail} (AccessDeniedException)")
+
+    monkeypatch.setattr(queues, "stats", refused)
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    status, _, body = call(v2("GET", "/stats", headers=AUTH), make_context(request_id="req-secret"))
+    assert status == 500
+    assert body["message"] == "the service is misconfigured; its log has the detail"
+    text = json.dumps(body)
+    assert "AccessDenied" not in text and "arn:" not in text and "DB_SECRET_ARN" not in text
+    assert "AccessDeniedException" in stream.getvalue() and "req-secret" in stream.getvalue()
 
 
 # --- auth --------------------------------------------------------------------------------
@@ -571,11 +697,12 @@ def test_protected_routes_need_a_token_and_health_does_not(raw: Any) -> None:
 
 
 def test_several_tokens_for_rotation(settings_env: Any) -> None:
-    settings_env(JOBQUEUE_API_TOKEN="old-token, new-token")
-    for token in ("old-token", "new-token"):
+    old, new = "old-token-0123456789abcdefghijklmnop", "new-token-0123456789abcdefghijklmnop"
+    settings_env(JOBQUEUE_API_TOKEN=f"{old}, {new}")
+    for token in (old, new):
         assert call(v2("GET", "/stats", headers={"Authorization": f"Bearer {token}"}))[0] == 200
     assert call(v2("GET", "/stats", headers={"Authorization": f"Bearer {TOKEN}"}))[0] == 401
-    assert call(v2("GET", "/stats", headers={"Authorization": "bearer new-token"}))[0] == 200
+    assert call(v2("GET", "/stats", headers={"Authorization": f"bearer {new}"}))[0] == 200
 
 
 def test_auth_none_turns_auth_off(settings_env: Any) -> None:

@@ -37,8 +37,10 @@ def test_every_route_is_documented_and_every_documented_route_exists() -> None:
     for key, route in routes.items():
         operation = documented[key]
         assert operation["operationId"] == route.name
-        # Public exactly where the handler skips auth.
-        assert (operation.get("security") == []) == (not route.auth), key
+        # Public (no token, or optionally one) exactly where the handler skips auth.
+        security = operation.get("security")
+        public = security == [] or (security is not None and {} in security)
+        assert public == (not route.auth), key
         body = operation.get("requestBody")
         assert (body is not None) == (route.body != "none"), key
         if body is not None:
@@ -150,6 +152,18 @@ def test_real_responses_match_the_documented_schemas(raw: Any) -> None:
     retried = check("POST", "/jobs/{id}/retry", v2("POST", f"/jobs/{failed}/retry", headers=AUTH))["job"]
     assert retried["error"]["type"] == "RuntimeError"  # the failed attempt's error, in the documented shape
     check("GET", "/stats", v2("GET", "/stats", headers=AUTH))
-    check("GET", "/health", v2("GET", "/health"))
+    assert check("GET", "/health", v2("GET", "/health"))["database"] == "unchecked"
+    assert check("GET", "/health", v2("GET", "/health", headers=AUTH))["database"] == "ok"
+    check("GET", "/health", v2("GET", "/health", headers={"Authorization": "Bearer nope"}))
     check("GET", "/stats", v2("GET", "/stats"))
-    assert len(checked) == 14
+    assert len(checked) == 15
+
+
+def test_health_says_its_token_is_optional() -> None:
+    """Schemathesis reads this: a token is not required (no ignored-auth failure for
+    the shallow answer), and a wrong one is a documented 401."""
+    operation = operations(document())[("GET", "/health")]
+    assert operation["security"] == [{}, {"bearer": []}]
+    assert {"200", "401", "500", "503"} == set(operation["responses"])
+    variants = document()["components"]["schemas"]["HealthBody"]["oneOf"]
+    assert {variant["properties"]["database"]["const"] for variant in variants} == {"ok", "unchecked"}

@@ -61,6 +61,121 @@
     return el('pre', {}, JSON.stringify(value, null, 2));
   }
 
+  // --- durable jobs: what a job waits for, its progress, its steps ------------------
+
+  const CANCELLABLE = ['pending', 'waiting', 'blocked', 'running'];
+  const MAX_STEPS_SHOWN = 50;
+
+  // What a waiting (or blocked) job waits for, as words and times.
+  function waitingFor(reason) {
+    if (!reason || typeof reason !== 'object') return null;
+    if (reason.sleep_until) return el('span', { class: 'reason' }, 'a sleep, until ', when(reason.sleep_until));
+    if (typeof reason.signal === 'string') {
+      return el('span', { class: 'reason' }, 'the signal ', el('code', {}, reason.signal),
+        reason.timeout_at ? [', times out ', when(reason.timeout_at)] : ', no timeout');
+    }
+    return el('span', { class: 'reason' }, JSON.stringify(reason));
+  }
+
+  // The same, short, for a row of the job list.
+  function waitingHint(reason) {
+    if (!reason || typeof reason !== 'object') return null;
+    if (reason.sleep_until) return `sleeps, wakes ${relative(reason.sleep_until)}`;
+    if (typeof reason.signal === 'string') return `waits for ${reason.signal}`;
+    return null;
+  }
+
+  // --- workflows: a job's parents and children ----------------------------------------
+
+  const MAX_RELATED_SHOWN = 100; // links listed for each side; the rest are counted
+  const MAX_RELATED_LOOKED_UP = 12; // related jobs whose task and state the open job shows
+  const ENDED = ['succeeded', 'failed', 'cancelled'];
+  const parentCounts = new Map(); // a blocked job's id -> how many parents it has (fixed when submitted)
+
+  const parents = (n) => `${n.toLocaleString('en')} parent${n === 1 ? '' : 's'}`;
+
+  // How many parents a blocked job still waits for: those that have not ended,
+  // once every parent's state is known (a few are looked up), else all of them.
+  function waitingOn(ids, known) {
+    if (!ids.every((id) => known.has(id))) return parents(ids.length);
+    const left = ids.filter((id) => !ENDED.includes(known.get(id).state)).length;
+    return left === ids.length ? parents(ids.length) : `${left.toLocaleString('en')} of ${parents(ids.length)}`;
+  }
+
+  // What a row of the job list says of a blocked job.
+  function blockedHint(job) {
+    if (job.state !== 'blocked') return null;
+    const n = parentCounts.get(job.id);
+    return n === undefined ? 'waits for its parents' : `waits for ${parents(n)}`;
+  }
+
+  // A blocked job in the list does not carry its parents: read once per job, and kept.
+  async function countParents(jobs, mine) {
+    const unknown = jobs.filter((job) => job.state === 'blocked' && !parentCounts.has(job.id));
+    await Promise.allSettled(unknown.map(async (job) => {
+      const found = (await api('GET', `jobs/${encodeURIComponent(job.id)}`)).job;
+      if (Array.isArray(found.depends_on)) parentCounts.set(job.id, found.depends_on.length);
+    }));
+    if (mine !== session) return;
+    for (const job of unknown) {
+      const hint = document.querySelector(`#jobs tr[data-id="${CSS.escape(job.id)}"] .hint`);
+      if (hint) hint.replaceChildren(' \u00b7 ', blockedHint(job));
+    }
+  }
+
+  // The task and state of a few of the open job's parents and children; any that
+  // cannot be read (pruned since) is shown by its id alone.
+  async function lookUp(ids) {
+    const found = new Map();
+    await Promise.allSettled(ids.slice(0, MAX_RELATED_LOOKED_UP).map(async (id) => {
+      found.set(id, (await api('GET', `jobs/${encodeURIComponent(id)}`)).job);
+    }));
+    return found;
+  }
+
+  const jobLink = (id, props) => el('a', { href: hashFor({ job: id }), class: 'mono', title: id, ...props }, `\u2026${id.slice(-12)}`);
+
+  // One side of the open job's links: each related job opens on a click.
+  function relatedList(side, ids, total, known) {
+    const shown = ids.slice(0, MAX_RELATED_SHOWN);
+    const more = total - shown.length;
+    return el('div', {},
+      el('ul', { class: 'related', 'data-related': side }, shown.map((id) => {
+        const other = known.get(id);
+        return el('li', { 'data-job': id }, jobLink(id),
+          other ? [' ', el('span', { class: 'related-task' }, other.task), ' ', badge(other.state)] : null);
+      })),
+      more > 0 ? el('p', { class: 'muted more', 'data-more': side }, `and ${more.toLocaleString('en')} more`) : null,
+    );
+  }
+
+  // A value from 0 to 1 is a bar with its percentage; any other number is shown as it is.
+  function progressView(progress) {
+    const value = progress.value;
+    const fraction = typeof value === 'number' && value >= 0 && value <= 1;
+    const percent = fraction ? `${Math.round(value * 1000) / 10}%` : null;
+    return el('div', { class: 'progress' },
+      fraction
+        ? [el('progress', { max: '1', value: String(value), 'aria-label': `${percent} done` }), el('span', { class: 'progress-value' }, percent)]
+        : el('span', { class: 'progress-value' }, String(value)),
+      progress.message ? el('span', { class: 'progress-message' }, progress.message) : null,
+      progress.at ? el('span', { class: 'muted' }, when(progress.at)) : null,
+    );
+  }
+
+  // One checkpoint: a completed step (or a signal taken), a sleep, or a wait.
+  function stepView(step) {
+    let what = null;
+    if (step.until) what = ['sleep until ', when(step.until)];
+    else if (step.timed_out) what = 'wait timed out';
+    else if ('timeout_at' in step) what = step.timeout_at ? ['wait, times out ', when(step.timeout_at)] : 'wait, no timeout';
+    return el('li', { 'data-step': step.name },
+      el('span', { class: 'step-name mono' }, step.name),
+      ' ', when(step.at),
+      what ? el('span', { class: 'step-what' }, ' \u00b7 ', what) : null,
+    );
+  }
+
   // --- the API ----------------------------------------------------------------------
 
   class ApiError extends Error {
@@ -249,10 +364,10 @@
   function renderQueues(queues) {
     const head = ['Queue'];
     if (settings) head.push('Status');
-    head.push('Pending', 'Running', 'Failed', 'Succeeded', 'Cancelled', 'Oldest pending');
+    head.push('Pending', 'Waiting', 'Blocked', 'Running', 'Failed', 'Succeeded', 'Cancelled', 'Oldest pending');
     if (settings) head.push('Concurrency', 'Rate', '');
-    const numeric = new Set(['Pending', 'Running', 'Failed', 'Succeeded', 'Cancelled']);
-    const wide = new Set(['Succeeded', 'Cancelled', 'Concurrency', 'Rate']); // hidden on a phone
+    const numeric = new Set(['Pending', 'Waiting', 'Blocked', 'Running', 'Failed', 'Succeeded', 'Cancelled']);
+    const wide = new Set(['Waiting', 'Blocked', 'Succeeded', 'Cancelled', 'Concurrency', 'Rate']); // hidden on a phone
     $('queues').tHead.rows[0].replaceChildren(
       ...head.map((name) =>
         el('th', { class: `${numeric.has(name) ? 'num' : ''} ${wide.has(name) ? 'wide' : ''}` }, name),
@@ -264,6 +379,8 @@
       if (settings) cells.push(el('td', {}, badge(queue.paused ? 'paused' : 'active')));
       cells.push(
         countCell(queue, 'pending'),
+        countCell(queue, 'waiting', 'wide'),
+        countCell(queue, 'blocked', 'wide'),
         countCell(queue, 'running'),
         countCell(queue, 'failed'),
         countCell(queue, 'succeeded', 'wide'),
@@ -317,14 +434,17 @@
     }
     if (mine !== session || key !== filterKey(view) || cursor !== cursors[cursors.length - 1]) return;
     renderJobs(data.jobs, data.next_cursor);
+    await countParents(data.jobs, mine);
   }
 
   function renderJobs(jobs, next) {
     nextCursor = next;
     const rows = jobs.map((job) => {
+      const hint = waitingHint(job.waiting_for) || blockedHint(job);
       const row = el('tr', { 'data-id': job.id, class: job.id === view.job ? 'selected' : '' },
         el('td', {}, badge(job.state)),
-        el('td', { class: 'task', title: job.task }, el('a', { href: hashFor({ job: job.id }) }, job.task)),
+        el('td', { class: 'task', title: job.task }, el('a', { href: hashFor({ job: job.id }) }, job.task),
+          hint ? el('span', { class: 'hint muted' }, ' \u00b7 ', hint) : null),
         el('td', { class: 'wide' }, job.queue),
         el('td', { class: 'num wide' }, `${job.attempts}/${job.max_attempts}`),
         el('td', {}, when(job.created_at)),
@@ -373,26 +493,44 @@
       throw error;
     }
     if (mine !== session || id !== view.job) return;
-    renderDetail(job);
+    const linked = [...(job.depends_on || []), ...(job.children || [])];
+    const known = linked.length ? await lookUp(linked) : new Map();
+    if (mine !== session || id !== view.job) return;
+    renderDetail(job, known);
   }
 
-  function renderDetail(job) {
+  function renderDetail(job, known) {
     $('detail-title').replaceChildren(job.task, ' ', badge(job.state));
     const retry = el('button', { type: 'button', id: 'retry', disabled: !['failed', 'cancelled'].includes(job.state) }, 'Retry');
-    const cancel = el('button', { type: 'button', id: 'cancel', class: 'danger', disabled: job.state !== 'pending' }, 'Cancel');
-    retry.addEventListener('click', () => act(retry, job, 'retry', 'is pending again'));
-    cancel.addEventListener('click', () => act(cancel, job, 'cancel', 'is cancelled'));
+    // A running job can only be asked to stop: it does at its next step (or await).
+    const running = job.state === 'running';
+    const asked = running && job.cancel_requested === true;
+    const cancel = el('button', {
+      type: 'button',
+      id: 'cancel',
+      class: 'danger',
+      disabled: !CANCELLABLE.includes(job.state) || asked,
+      title: running ? 'Ask the running job to stop: it ends cancelled at its next step' : null,
+    }, asked ? 'Asked to stop' : running ? 'Ask to stop' : 'Cancel');
+    retry.addEventListener('click', () => act(retry, job, 'retry', () => 'is pending again'));
+    cancel.addEventListener('click', () => act(cancel, job, 'cancel',
+      (answer) => (answer && answer.job && answer.job.state === 'running' ? 'was asked to stop' : 'is cancelled')));
 
     const fields = [
       ['Id', el('span', { class: 'mono' }, job.id)],
       ['Queue', job.queue],
       ['Attempts', `${job.attempts} of ${job.max_attempts}`],
       ['Priority', String(job.priority)],
-      ['Timeout', job.timeout_seconds === undefined ? null : `${job.timeout_seconds} s`],
+      ['Timeout', job.timeout_seconds === undefined ? null : job.timeout_seconds === null ? '30 s, or the drain\'s budget if less' : `${job.timeout_seconds} s`],
       ['Created', when(job.created_at)],
       ['Run at', when(job.run_at)],
       ['Started', when(job.started_at)],
       ['Finished', when(job.finished_at)],
+      ['Waiting for', job.state === 'blocked' && Array.isArray(job.depends_on)
+        ? el('span', { class: 'reason' }, waitingOn(job.depends_on, known))
+        : waitingFor(job.waiting_for)],
+      ['Cancel', !job.cancel_requested ? null : el('span', { class: 'cancel-requested' },
+        running ? 'asked for: it stops at its next step' : 'asked for while it ran')],
       ['Idempotency key', job.idempotency_key || null],
     ].filter(([, value]) => value !== null);
 
@@ -400,9 +538,28 @@
     const parts = [
       el('div', { class: 'actions' }, retry, cancel),
       el('dl', { class: 'fields' }, fields.map(([name, value]) => [el('dt', {}, name), el('dd', {}, value)])),
-      el('h3', {}, 'Payload'),
-      pretty(job.payload),
     ];
+    if (Array.isArray(job.depends_on) && job.depends_on.length) {
+      parts.push(el('h3', {}, `Parents (${job.depends_on.length.toLocaleString('en')})`),
+        relatedList('parents', job.depends_on, job.depends_on.length, known));
+    }
+    if (Array.isArray(job.children) && job.children_count) {
+      parts.push(el('h3', {}, `Children (${job.children_count.toLocaleString('en')})`),
+        relatedList('children', job.children, job.children_count, known));
+    }
+    if (job.progress) parts.push(el('h3', {}, 'Progress'), progressView(job.progress));
+    if (Array.isArray(job.steps)) {
+      parts.push(el('h3', {}, `Steps (${job.steps.length})`));
+      // The latest ones: a loop of steps may leave thousands.
+      const shown = job.steps.slice(-MAX_STEPS_SHOWN);
+      if (shown.length < job.steps.length) {
+        parts.push(el('p', { class: 'muted' }, `The last ${shown.length}; ${job.steps.length - shown.length} earlier not shown.`));
+      }
+      parts.push(shown.length
+        ? el('ol', { class: 'steps', start: String(job.steps.length - shown.length + 1) }, shown.map(stepView))
+        : el('p', { class: 'muted' }, 'None yet.'));
+    }
+    parts.push(el('h3', {}, 'Payload'), pretty(job.payload));
     if (job.state === 'succeeded' || (job.result !== null && job.result !== undefined)) {
       parts.push(el('h3', {}, 'Result'), pretty(job.result));
     }
@@ -413,6 +570,9 @@
         el('div', {}, `Attempt ${error.attempt}`, error.at ? [' \u00b7 ', when(error.at)] : null,
           error.counted === false ? ' \u00b7 not counted: it ran beside other jobs, and runs alone next' : null),
         el('div', {}, el('span', { class: 'error-type' }, error.type), ': ', error.message),
+        error.type === 'ParentFailed' && typeof error.parent === 'string'
+          ? el('div', { class: 'parent-failed' }, 'The parent: ', jobLink(error.parent, { class: 'mono parent-link' }))
+          : null,
         error.traceback ? el('details', {}, el('summary', {}, 'Traceback'), el('pre', { class: 'traceback' }, error.traceback)) : null,
       ))));
     }
@@ -424,11 +584,12 @@
     });
   }
 
+  // outcome(answer) says what became of the job, from the API's answer.
   async function act(button, job, verb, outcome) {
     button.disabled = true;
     try {
-      await api('POST', `jobs/${encodeURIComponent(job.id)}/${verb}`);
-      notify(`Job ${job.task} (\u2026${job.id.slice(-12)}) ${outcome}.`, 'action', true);
+      const answer = await api('POST', `jobs/${encodeURIComponent(job.id)}/${verb}`);
+      notify(`Job ${job.task} (\u2026${job.id.slice(-12)}) ${outcome(answer)}.`, 'action', true);
     } catch (error) {
       actionFailed(error);
     }
@@ -493,6 +654,7 @@
     $('detail-body').replaceChildren();
     $('detail').dataset.id = '';
     settings = null;
+    parentCounts.clear();
     if (message) notify(message, 'auth');
     else clearNotice();
     showSignin();
