@@ -217,9 +217,8 @@ def test_sleeping_and_waiting_durable_jobs_cost_a_claim_nothing(explained, raw):
     about as many rows as they take, and a few that just woke are promoted."""
     database, plans = explained
     add(raw, BACKLOG // 2, "q1", state="waiting", priority=-10, run_in=DAY, age=3600)
-    add(raw, BACKLOG // 2, "q1", state="waiting", priority=-10, run_in=DAY, age=3600)
-    raw.run("UPDATE jobs SET run_at = 'infinity' WHERE state = 'waiting' AND id IN "
-            "(SELECT id FROM jobs WHERE state = 'waiting' ORDER BY id LIMIT 20000)")  # fmt: skip
+    add(raw, BACKLOG // 2, "q1", state="waiting", priority=-10, run_in=400 * DAY, age=3600)
+    raw.run("UPDATE jobs SET run_at = 'infinity' WHERE run_at > now() + interval '300 days'")  # waits, no timeout
     add(raw, 5, "q1", state="waiting", run_in=-1, age=60)  # their sleep just ended
     add(raw, 100, "q1")
     settle(raw)
