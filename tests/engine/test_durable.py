@@ -200,7 +200,7 @@ def _cancel_when_running(database: Any, job_id: str) -> float:
 
 @pytest.mark.parametrize(
     ("task", "payload_key"),
-    [("tests.durable_cancellable", "path"), ("tests.async_cancellable", "marker"), ("tests.sleepy", "marker")],
+    [("tests.durable_cancellable", "path"), ("tests.async_hang", "marker"), ("tests.hang", "marker")],
 )
 def test_a_cancel_reaches_a_running_job_within_two_seconds(database, tmp_path, task, payload_key):
     marker = tmp_path / "marker"
@@ -214,10 +214,10 @@ def test_a_cancel_reaches_a_running_job_within_two_seconds(database, tmp_path, t
     done = jobs.get(database, job["id"])
     assert done["state"] == "cancelled" and done["result"] is None and done["finished_at"] is not None
     assert done["error"]["type"] == "Cancelled"
-    if task == "tests.async_cancellable":
+    if task == "tests.async_hang":
         wait_until(lambda: marker.exists(), timeout=5, what="the coroutine to see CancelledError")
         assert marker.read_text() == "cancelled"
-    if task == "tests.sleepy":  # its late result comes and is dropped
+    if task == "tests.hang":  # its late result comes and is dropped
         wait_until(lambda: marker.exists(), timeout=10, what="the late result")
         assert jobs.get(database, job["id"])["state"] == "cancelled"
     if task == "tests.durable_cancellable":

@@ -276,29 +276,6 @@ async def durable_async(path: str, job: Any = None, **_: Any) -> str:
     return f"{first}+{second}"
 
 
-@task(name="tests.async_cancellable")
-async def async_cancellable(marker: str, seconds: float = 30.0, **_: Any) -> str:
-    """An async task with no job argument: a cancel reaches it as CancelledError."""
-    import asyncio
-
-    try:
-        await asyncio.sleep(seconds)
-    except asyncio.CancelledError:
-        Path(marker).write_text("cancelled")
-        raise
-    return "finished"
-
-
-@task(name="tests.sleepy")
-def sleepy(marker: str, seconds: float = 3.0, **_: Any) -> str:
-    """A plain sync task that never looks at a cancel: its late result must be dropped."""
-    import time
-
-    time.sleep(seconds)
-    Path(marker).write_text("finished late")
-    return "late"
-
-
 @task(name="tests.durable_twice")
 def durable_twice(job: Any = None, **_: Any) -> None:
     job.step("same", lambda: 1)
