@@ -93,5 +93,6 @@ def submit_batch(db: Database | Runner, data: Mapping[str, Any]) -> Body:
 
 
 def _wake(db: Database | Runner, jobs: list[dict[str, Any]]) -> None:
-    if any(job["state"] == "pending" and rules.due_now(job) for job in jobs):
-        wake.wake(db)
+    """As after any submit, for the jobs not waiting for parents (a blocked
+    job is woken by its parents' end, in the database)."""
+    wake.after_submit(db, [job for job in jobs if job["state"] == "pending"])

@@ -6,7 +6,7 @@ was stopping is never stranded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import log, rules
@@ -18,18 +18,17 @@ from . import invocation, invoker, timers
 WAKE_TTL = 10.0  # a wake nobody answered within this long may be asked again
 
 
-def after_submit(db: Database | Runner, jobs: Iterable[Mapping[str, Any]], settings: Settings | None = None) -> bool:
+def after_submit(db: Database | Runner, jobs: Sequence[Mapping[str, Any]], settings: Settings | None = None) -> bool:
     """Wake a drain when any of the jobs just submitted is due now, and arm a
     timer for the earliest that starts later (when timers are on). Never raises."""
     settings = settings or invocation.settings()
-    if settings is not None and settings.timer_queue_url is not None:
-        jobs = list(jobs)
+    if settings is None or settings.timer_queue_url is None:
+        due = any(rules.due_now(job) for job in jobs)
+    else:
         later = [job["run_at"] for job in jobs if not rules.due_now(job)]
-        if later:
-            timers.after_submit(db, settings, later)
-    if any(rules.due_now(job) for job in jobs):
-        return wake(db, settings=settings)
-    return False
+        timers.after_submit(db, settings, later)
+        due = len(later) < len(jobs)
+    return wake(db, settings=settings) if due else False
 
 
 def wake(db: Database | Runner, *, function: str | None = None, settings: Settings | None = None) -> bool:

@@ -139,24 +139,11 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[JobRec
     resolved = _resolve_all(specs)
     ids, records = [], []
     keyed = False
-    for _task, payload, _queue, priority, run_at, delay, _max_attempts, _timeout, key in resolved:
+    for r in resolved:
         job_id = uuid7()
-        # Short keys, and defaults left out: the server parses every byte of
-        # this (see enqueue_many in queries.sql for the names).
-        record: dict[str, Any] = {"i": job_id}
-        if payload:
-            record["p"] = payload
-        if priority:
-            record["pr"] = priority
-        if run_at is not None:
-            record["r"] = run_at.isoformat()
-        if delay:
-            record["d"] = _micros(delay)
-        if key is not None:
-            record["k"] = key
-            keyed = True
         ids.append(job_id)
-        records.append(record)
+        records.append(job_record(job_id, r))
+        keyed = keyed or r.idempotency_key is not None
     params = _shared(records, resolved)
     params["batch"] = _batch_json(records, resolved)
     try:
@@ -170,6 +157,25 @@ def enqueue_many(db: Database | Runner, specs: Sequence[JobSpec]) -> list[JobRec
     if inserted == len(ids):
         return [_new_job(job_id, r, now) for job_id, r in zip(ids, resolved, strict=True)]
     return _existing(db, ids, resolved)
+
+
+def job_record(job_id: str, r: Resolved) -> dict[str, Any]:
+    """A job of a batch as the batch statements read it: short keys, and
+    defaults left out, since the server parses every byte (see enqueue_many
+    in queries.sql for the names). The fields a batch may share (queue, task,
+    attempts, timeout) are added by the caller."""
+    record: dict[str, Any] = {"i": job_id}
+    if r.payload:
+        record["p"] = r.payload
+    if r.priority:
+        record["pr"] = r.priority
+    if r.run_at is not None:
+        record["r"] = r.run_at.isoformat()
+    if r.delay_seconds:
+        record["d"] = _micros(r.delay_seconds)
+    if r.idempotency_key is not None:
+        record["k"] = r.idempotency_key
+    return record
 
 
 # What the jobs of a batch mostly have in common (one task, its queue and

@@ -20,7 +20,7 @@ from ..errors import ValidationError
 from ..tasks.spec import JobSpec
 from .connection import Database, Runner, run
 from .ids import uuid7
-from .jobs import JobRecord, _job
+from .jobs import JobRecord, _job, job_record
 
 MAX_PARENTS = 10_000  # a job's depends_on
 
@@ -85,20 +85,12 @@ def _existing(db: Database | Runner, repeated: list[Node]) -> dict[str, JobRecor
 
 def _record(node: Node, prefix: str) -> dict[str, Any]:
     r = node.spec.resolve(prefix)
-    record: dict[str, Any] = {"i": node.id, "q": r.queue, "t": r.task, "m": r.max_attempts}
-    if r.timeout_seconds is not None:
-        record["o"] = r.timeout_seconds
     if r.payload:
         rules.payload_text(r.payload, prefix + "payload")  # jsonb must be able to hold it: refused, not a 500
-        record["p"] = r.payload
-    if r.priority:
-        record["pr"] = r.priority
-    if r.run_at is not None:
-        record["r"] = r.run_at.isoformat()
-    if r.delay_seconds:
-        record["d"] = round(r.delay_seconds * 1_000_000)
-    if r.idempotency_key is not None:
-        record["k"] = r.idempotency_key
+    record = job_record(node.id, r)
+    record.update(q=r.queue, t=r.task, m=r.max_attempts)
+    if r.timeout_seconds is not None:
+        record["o"] = r.timeout_seconds
     if node.parents:
         record["n"] = len({parent for parent, _ in node.parents})
         if node.on_parent_failure == "run":
